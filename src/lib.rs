@@ -1,0 +1,1 @@
+//! mcsrun: glue from argv to settings, decision, allocation, rewrite, exec.
