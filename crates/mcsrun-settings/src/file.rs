@@ -1,0 +1,130 @@
+//! The `config.toml` file: its keys, their types, and one-line errors that name the file
+//! and the key at fault.
+
+use serde::Deserialize;
+use std::path::Path;
+
+use crate::SettingsError;
+
+/// Every key `config.toml` may hold; all optional, unknown keys rejected.
+#[derive(Debug, Default, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigFile {
+    pub runtime: Option<String>,
+    pub state_dir: Option<String>,
+    pub selinux: Option<String>,
+    pub categories: Option<String>,
+    pub level_prefix: Option<String>,
+    pub process_type: Option<String>,
+    pub file_type: Option<String>,
+    pub privileged: Option<String>,
+    pub rootfs_label: Option<String>,
+    pub log_file: Option<String>,
+    pub log_level: Option<String>,
+    pub gc_grace_seconds: Option<u64>,
+}
+
+impl ConfigFile {
+    /// Parses the text of a config file; `path` is only used in error messages.
+    pub fn parse(text: &str, path: &Path) -> Result<ConfigFile, SettingsError> {
+        toml::from_str(text).map_err(|e| SettingsError::File {
+            path: path.to_path_buf(),
+            why: describe_toml_error(&e, text),
+        })
+    }
+}
+
+/// Turns toml's multi-line diagnostic into one line: `line N: <message>`, with the
+/// unknown-key case phrased around the key's name.
+fn describe_toml_error(e: &toml::de::Error, text: &str) -> String {
+    let message = e.message().trim();
+    let message = match unknown_field_name(message) {
+        Some(key) => format!("unknown key \"{key}\""),
+        None => message.replace('\n', " "),
+    };
+    match e.span() {
+        Some(span) => {
+            let line = text[..span.start.min(text.len())].matches('\n').count() + 1;
+            format!("line {line}: {message}")
+        }
+        None => message,
+    }
+}
+
+/// Extracts `x` from serde's "unknown field `x`, expected one of ...".
+fn unknown_field_name(message: &str) -> Option<&str> {
+    let rest = message.strip_prefix("unknown field `")?;
+    rest.split('`').next()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<ConfigFile, String> {
+        ConfigFile::parse(text, Path::new("/etc/mcsrun/config.toml")).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn empty_file_is_all_defaults() {
+        assert_eq!(parse("").unwrap(), ConfigFile::default());
+        assert_eq!(parse("# only a comment\n").unwrap(), ConfigFile::default());
+    }
+
+    #[test]
+    fn every_key_is_read() {
+        let c = parse(
+            r#"
+runtime = "/usr/sbin/runc"
+state_dir = "/run/x"
+selinux = "force"
+categories = "c0.c9"
+level_prefix = "s0"
+process_type = "system_u:system_r:spc_t"
+file_type = "system_u:object_r:container_file_t"
+privileged = "label"
+rootfs_label = "relabel"
+log_file = "/var/log/mcsrun.log"
+log_level = "debug"
+gc_grace_seconds = 5
+"#,
+        )
+        .unwrap();
+        assert_eq!(c.runtime.as_deref(), Some("/usr/sbin/runc"));
+        assert_eq!(c.categories.as_deref(), Some("c0.c9"));
+        assert_eq!(c.gc_grace_seconds, Some(5));
+        assert_eq!(c.rootfs_label.as_deref(), Some("relabel"));
+    }
+
+    #[test]
+    fn unknown_key_is_named_with_file_and_line() {
+        let e = parse("selinux = \"auto\"\nbogus_key = 1\n").unwrap_err();
+        assert_eq!(
+            e,
+            "config /etc/mcsrun/config.toml: line 2: unknown key \"bogus_key\""
+        );
+        assert!(!e.contains('\n'));
+    }
+
+    #[test]
+    fn wrong_type_is_one_line_naming_the_file() {
+        let e = parse("gc_grace_seconds = \"soon\"\n").unwrap_err();
+        assert!(
+            e.starts_with("config /etc/mcsrun/config.toml: line 1: "),
+            "{e}"
+        );
+        assert!(!e.contains('\n'), "{e}");
+        let e = parse("runtime = 5\n").unwrap_err();
+        assert!(e.contains("line 1"), "{e}");
+    }
+
+    #[test]
+    fn syntax_error_is_one_line() {
+        let e = parse("runtime = \n").unwrap_err();
+        assert!(
+            e.starts_with("config /etc/mcsrun/config.toml: line 1: "),
+            "{e}"
+        );
+        assert!(!e.contains('\n'), "{e}");
+    }
+}

@@ -1,0 +1,249 @@
+//! Finding the real OCI runtime binary: an explicit path, a name on PATH, or the first of
+//! `runc`, `crun`; never mcsrun itself (that would exec in a loop).
+
+use std::ffi::OsStr;
+use std::fs;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use crate::SettingsError;
+
+/// Runtimes tried in order when none is configured.
+pub const DEFAULT_RUNTIMES: [&str; 2] = ["runc", "crun"];
+
+/// Identity of a file: device and inode, so links and copies under other names compare.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileId {
+    dev: u64,
+    ino: u64,
+}
+
+impl FileId {
+    pub fn of(path: &Path) -> Option<FileId> {
+        fs::metadata(path).ok().map(|m| FileId {
+            dev: m.dev(),
+            ino: m.ino(),
+        })
+    }
+}
+
+/// Where the runtime setting came from, for error messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RuntimeOrigin {
+    Default,
+    ConfigFile,
+    Env,
+    Flag,
+}
+
+impl RuntimeOrigin {
+    pub fn describe(self) -> &'static str {
+        match self {
+            RuntimeOrigin::Default => "default runtime",
+            RuntimeOrigin::ConfigFile => "config key runtime",
+            RuntimeOrigin::Env => "MCSRUN_RUNTIME",
+            RuntimeOrigin::Flag => "--mcs-runtime",
+        }
+    }
+}
+
+/// Resolves the runtime to an executable path.
+///
+/// `wanted` is a path (contains `/`) or a name searched on `path_var`; `None` means the
+/// first of [`DEFAULT_RUNTIMES`] found on PATH. `myself` identifies the running mcsrun:
+/// a default search skips candidates that are mcsrun (e.g. mcsrun installed as
+/// `/usr/local/bin/runc` ahead of the real one); an explicit choice that is mcsrun is refused.
+pub fn resolve_runtime(
+    wanted: Option<&str>,
+    origin: RuntimeOrigin,
+    path_var: Option<&OsStr>,
+    myself: Option<FileId>,
+) -> Result<PathBuf, SettingsError> {
+    let is_myself = |p: &Path| myself.is_some() && FileId::of(p) == myself;
+    let Some(wanted) = wanted else {
+        for name in DEFAULT_RUNTIMES {
+            if let Some(found) = search_path(name, path_var, &is_myself) {
+                return Ok(found);
+            }
+        }
+        return Err(SettingsError::Runtime {
+            origin: origin.describe(),
+            why: "neither runc nor crun found in PATH".into(),
+        });
+    };
+    let refuse = |why: String| SettingsError::Runtime {
+        origin: origin.describe(),
+        why,
+    };
+    if wanted.is_empty() {
+        return Err(refuse("empty value".into()));
+    }
+    let candidate = if wanted.contains('/') {
+        let p = PathBuf::from(wanted);
+        check_executable(&p).map_err(|why| refuse(format!("{wanted}: {why}")))?;
+        p
+    } else {
+        match search_path(wanted, path_var, &|_| false) {
+            Some(p) => p,
+            None => return Err(refuse(format!("\"{wanted}\" not found in PATH"))),
+        }
+    };
+    if is_myself(&candidate) {
+        return Err(refuse(format!(
+            "{} is mcsrun itself; point it at the real runtime (runc or crun)",
+            candidate.display()
+        )));
+    }
+    Ok(candidate)
+}
+
+fn search_path(
+    name: &str,
+    path_var: Option<&OsStr>,
+    skip: &dyn Fn(&Path) -> bool,
+) -> Option<PathBuf> {
+    let path_var = path_var?;
+    std::env::split_paths(path_var)
+        .filter(|dir| !dir.as_os_str().is_empty())
+        .map(|dir| dir.join(name))
+        .find(|p| check_executable(p).is_ok() && !skip(p))
+}
+
+fn check_executable(p: &Path) -> Result<(), String> {
+    let meta = fs::metadata(p).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => "no such file".to_string(),
+        _ => e.to_string(),
+    })?;
+    if !meta.is_file() {
+        return Err("not a regular file".into());
+    }
+    if meta.permissions().mode() & 0o111 == 0 {
+        return Err("not executable".into());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::symlink;
+
+    fn exe(dir: &Path, name: &str) -> PathBuf {
+        let p = dir.join(name);
+        fs::write(&p, "#!/bin/sh\n").unwrap();
+        fs::set_permissions(&p, fs::Permissions::from_mode(0o755)).unwrap();
+        p
+    }
+
+    #[test]
+    fn default_prefers_runc_then_crun() {
+        let d = tempfile::tempdir().unwrap();
+        let crun = exe(d.path(), "crun");
+        let path = d.path().as_os_str();
+        assert_eq!(
+            resolve_runtime(None, RuntimeOrigin::Default, Some(path), None).unwrap(),
+            crun
+        );
+        let runc = exe(d.path(), "runc");
+        assert_eq!(
+            resolve_runtime(None, RuntimeOrigin::Default, Some(path), None).unwrap(),
+            runc
+        );
+    }
+
+    #[test]
+    fn default_skips_mcsrun_installed_as_runc() {
+        let first = tempfile::tempdir().unwrap();
+        let second = tempfile::tempdir().unwrap();
+        let me = exe(first.path(), "mcsrun");
+        symlink(&me, first.path().join("runc")).unwrap();
+        let real = exe(second.path(), "runc");
+        let path = std::env::join_paths([first.path(), second.path()]).unwrap();
+        let got =
+            resolve_runtime(None, RuntimeOrigin::Default, Some(&path), FileId::of(&me)).unwrap();
+        assert_eq!(got, real);
+    }
+
+    #[test]
+    fn nothing_found_is_a_clear_error() {
+        let d = tempfile::tempdir().unwrap();
+        let e = resolve_runtime(
+            None,
+            RuntimeOrigin::Default,
+            Some(d.path().as_os_str()),
+            None,
+        )
+        .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "runtime (default runtime): neither runc nor crun found in PATH"
+        );
+    }
+
+    #[test]
+    fn explicit_name_and_path() {
+        let d = tempfile::tempdir().unwrap();
+        let x = exe(d.path(), "my-runc");
+        let path = d.path().as_os_str();
+        assert_eq!(
+            resolve_runtime(Some("my-runc"), RuntimeOrigin::Env, Some(path), None).unwrap(),
+            x
+        );
+        assert_eq!(
+            resolve_runtime(Some(x.to_str().unwrap()), RuntimeOrigin::Flag, None, None).unwrap(),
+            x
+        );
+    }
+
+    #[test]
+    fn explicit_errors_name_the_source() {
+        let d = tempfile::tempdir().unwrap();
+        let e = resolve_runtime(
+            Some("nope"),
+            RuntimeOrigin::ConfigFile,
+            Some(d.path().as_os_str()),
+            None,
+        )
+        .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "runtime (config key runtime): \"nope\" not found in PATH"
+        );
+        let plain = d.path().join("plain");
+        fs::write(&plain, "x").unwrap();
+        let e = resolve_runtime(
+            Some(plain.to_str().unwrap()),
+            RuntimeOrigin::Flag,
+            None,
+            None,
+        )
+        .unwrap_err();
+        assert!(e.to_string().ends_with("plain: not executable"), "{e}");
+        assert!(
+            e.to_string().starts_with("runtime (--mcs-runtime): "),
+            "{e}"
+        );
+        let e =
+            resolve_runtime(Some("/nonexistent/runc"), RuntimeOrigin::Env, None, None).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "runtime (MCSRUN_RUNTIME): /nonexistent/runc: no such file"
+        );
+    }
+
+    #[test]
+    fn explicit_myself_is_refused() {
+        let d = tempfile::tempdir().unwrap();
+        let me = exe(d.path(), "mcsrun");
+        let alias = d.path().join("runc");
+        symlink(&me, &alias).unwrap();
+        let e = resolve_runtime(
+            Some(alias.to_str().unwrap()),
+            RuntimeOrigin::Flag,
+            None,
+            FileId::of(&me),
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("is mcsrun itself"), "{e}");
+    }
+}
