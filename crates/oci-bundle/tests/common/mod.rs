@@ -1,0 +1,117 @@
+//! Helpers shared by the integration tests: temporary bundles, snapshots of a
+//! directory's contents, and tmpfs mounts that are always unmounted.
+
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::path::{Path, PathBuf};
+
+use nix::mount::{mount, umount2, MntFlags, MsFlags};
+use tempfile::TempDir;
+
+/// A fixture from `tests/fixtures`.
+pub fn fixture(name: &str) -> Vec<u8> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name);
+    fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// A temporary bundle directory whose `config.json` holds `bytes`.
+pub fn bundle_with(bytes: &[u8]) -> TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    fs::write(dir.path().join("config.json"), bytes).expect("write config.json");
+    dir
+}
+
+/// What one directory entry is, for before/after comparisons.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Entry {
+    File { bytes: Vec<u8>, mode: u32 },
+    Symlink { target: PathBuf },
+    Dir,
+    Fifo,
+    Socket,
+    Device,
+}
+
+/// Every entry directly inside `dir`, by name (not following symlinks).
+pub fn snapshot(dir: &Path) -> BTreeMap<String, Entry> {
+    fs::read_dir(dir)
+        .expect("read_dir")
+        .map(|e| {
+            let e = e.expect("dir entry");
+            let meta = fs::symlink_metadata(e.path()).expect("lstat");
+            let ft = meta.file_type();
+            let entry = if ft.is_symlink() {
+                Entry::Symlink {
+                    target: fs::read_link(e.path()).expect("readlink"),
+                }
+            } else if ft.is_file() {
+                Entry::File {
+                    bytes: fs::read(e.path()).expect("read"),
+                    mode: meta.mode() & 0o7777,
+                }
+            } else if ft.is_dir() {
+                Entry::Dir
+            } else if ft.is_fifo() {
+                Entry::Fifo
+            } else if ft.is_socket() {
+                Entry::Socket
+            } else {
+                Entry::Device
+            };
+            (e.file_name().to_string_lossy().into_owned(), entry)
+        })
+        .collect()
+}
+
+pub fn running_as_root() -> bool {
+    nix::unistd::geteuid().is_root()
+}
+
+/// A tmpfs mounted on a fresh temporary directory, unmounted (detached) on drop.
+pub struct Tmpfs {
+    dir: TempDir,
+}
+
+impl Tmpfs {
+    /// Mounts a tmpfs of `size` (e.g. `"64k"`). Needs root.
+    pub fn mount(size: &str) -> Tmpfs {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let options = format!("size={size},mode=0755");
+        mount(
+            Some("tmpfs"),
+            dir.path(),
+            Some("tmpfs"),
+            MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
+            Some(options.as_str()),
+        )
+        .expect("mount tmpfs");
+        Tmpfs { dir }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Makes the mount read-only.
+    pub fn remount_read_only(&self) {
+        mount(
+            None::<&str>,
+            self.dir.path(),
+            None::<&str>,
+            MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
+            None::<&str>,
+        )
+        .expect("remount tmpfs read-only");
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = umount2(self.dir.path(), MntFlags::MNT_DETACH);
+    }
+}
