@@ -36,6 +36,27 @@
 //! The value flags crun adds (`--cgroup-manager`, `--log-level`, `create --config/-f`, ...)
 //! are known too; crun's GNU-style spellings (`-bDIR`, clustered `-dt`, abbreviated long
 //! options) are not runc's grammar and are not recognised.
+//!
+//! # Example
+//!
+//! ```
+//! use std::ffi::OsString;
+//! use runc_argv::{parse, CommandKind};
+//!
+//! let args = ["--mcs-runtime=/usr/bin/runc", "--root", "/run/r", "exec", "-t", "c1", "sh"];
+//! let invocation = parse(args)?;
+//! assert_eq!(invocation.mcs.runtime, Some(OsString::from("/usr/bin/runc")));
+//! let exec = invocation.command_to_run().expect("exec runs");
+//! assert_eq!(exec.kind, CommandKind::Exec);
+//! assert_eq!(exec.id, Some(OsString::from("c1")));
+//!
+//! // Give the exec'd process a label: flags go right after the subcommand.
+//! let label = [OsString::from("--process-label"), OsString::from("system_u:system_r:container_t:s0:c1,c2")];
+//! let runtime_args = invocation.with_inserted(exec.flags_at(), &label);
+//! assert_eq!(runtime_args[2..5], ["exec", "--process-label", "system_u:system_r:container_t:s0:c1,c2"]);
+//! assert_eq!(runtime_args[5..], ["-t", "c1", "sh"]);
+//! # Ok::<(), runc_argv::ArgvError>(())
+//! ```
 
 mod grammar;
 mod parser;
