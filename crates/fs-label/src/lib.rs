@@ -1,1 +1,31 @@
-//! Make a container's files carry its label: rootfs remount with context=, plain-directory relabel, z/Z volume relabel
+//! Make a container's files carry its SELinux label before the runtime starts it.
+//!
+//! runc applies `linux.mountLabel` only to the mounts it makes itself; the rootfs was
+//! mounted by its caller and `z`/`Z` volumes are host directories. This crate:
+//! - finds the mount holding the rootfs ([`locate_rootfs`], over [`MountTable`]);
+//! - decides what to do ([`plan_rootfs`] → [`Plan`]) under the `rootfs_label` setting;
+//! - replaces an overlay rootfs by one mounted with `context=` ([`remount_with_context`]);
+//! - relabels plain directory trees ([`relabel_tree`]);
+//! - relabels `z`/`Z` volume sources and strips those flags ([`plan_volumes`]).
+//!
+//! Labels are full contexts given as text (`system_u:object_r:container_file_t:s0:c1,c2`).
+//! Every action can be described without being done (`describe()`), and every action
+//! reports how long it took.
+
+mod error;
+pub mod mountinfo;
+pub mod overlay_options;
+pub mod plan;
+pub mod relabel;
+pub mod remount;
+pub mod rootfs;
+pub mod volumes;
+
+pub use error::{FsLabelError, Result};
+pub use mountinfo::{MountEntry, MountTable};
+pub use overlay_options::{MountData, OverlayOptions};
+pub use plan::{plan_rootfs, Plan, RemountPlan, RootfsLabelMode};
+pub use relabel::{relabel_tree, RelabelOptions, RelabelReport, SELINUX_XATTR};
+pub use remount::{remount_with_context, replace_overlay, RemountReport};
+pub use rootfs::{locate_rootfs, rootfs_path, RootfsInfo};
+pub use volumes::{plan_volumes, SpecMount, VolumePlan, VolumeRelabel, VolumeSharing};

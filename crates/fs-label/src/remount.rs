@@ -1,0 +1,283 @@
+//! Replacing the overlay mounted at a rootfs by a new overlay on the same layers whose
+//! superblock carries `context="<label>"`.
+//!
+//! Why a replacement, and why in this order:
+//! - `MS_REMOUNT` cannot do it: overlay ignores changed layer options on remount, and
+//!   SELinux refuses to change a superblock's security options on remount. The label
+//!   belongs to a new superblock.
+//! - A new overlay must not be mounted while the old superblock lives: two overlays on
+//!   one upperdir are accepted with only a kernel warning and are undefined behaviour
+//!   (with `index=on` the second mount fails with EBUSY). So the old superblock must be
+//!   gone before the new one is made, and the path is without its overlay for the time
+//!   of one `mount(2)` (microseconds). This window cannot be closed. It is harmless at
+//!   `create`: the caller mounted the rootfs for this container and waits for us, and
+//!   the container does not exist yet.
+//!
+//! The sequence:
+//! 1. Re-read mountinfo: the visible mount at the target must still be the planned
+//!    overlay (same device), alone (no stacked overlays).
+//! 2. `open_tree(OPEN_TREE_CLONE)`: a detached clone of the old mount, held as a fd — a
+//!    way back that keeps the old superblock alive.
+//! 3. `umount2(target)` without `MNT_DETACH`: if anything has a file or cwd in the rootfs
+//!    it fails with EBUSY and nothing changed. Umount propagates to peer and slave
+//!    copies in other mount namespaces like any umount.
+//! 4. Look in every mount namespace for another mount of the old device (a bind mount,
+//!    a copy in a private namespace). If one is left, the old superblock would outlive
+//!    our fd: `move_mount` the clone back onto the target (the exact old mount returns)
+//!    and fail, naming where it is still mounted.
+//! 5. Close the clone: the last reference goes and the old superblock is torn down
+//!    before `close` returns to user space.
+//! 6. `mount(2)` the new overlay (from the layers' common ancestor when the options only
+//!    fit relative, in a thread with its own cwd so the process's cwd never changes).
+//! 7. If that fails, mount the same layers without the label (as the caller had them)
+//!    and report the failure.
+//! 8. Check mountinfo: an overlay with a new device sits at the target, and no mount of
+//!    the old device is left.
+//!
+//! Not detectable: a file opened through a lazily detached (`umount -l`) copy of the same
+//! overlay keeps its superblock alive without any mountinfo line.
+
+use std::ffi::{CStr, CString};
+use std::fs;
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use nix::mount::{mount, umount2, MntFlags, MsFlags};
+
+use crate::error::{FsLabelError, Result};
+use crate::mountinfo::MountTable;
+use crate::overlay_options::MountData;
+use crate::plan::RemountPlan;
+
+const OPEN_TREE_CLONE: libc::c_uint = 1;
+const MOVE_MOUNT_F_EMPTY_PATH: libc::c_uint = 0x4;
+
+/// What a replacement cost.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RemountReport {
+    /// The whole call, checks included.
+    pub duration: Duration,
+    /// From the old overlay's umount to the new overlay's mount.
+    pub uncovered: Duration,
+}
+
+/// Replaces the overlay at `plan.target` by one mounted with `plan.data`; returns the
+/// time it took.
+pub fn remount_with_context(plan: &RemountPlan) -> Result<Duration> {
+    replace_overlay(plan).map(|report| report.duration)
+}
+
+/// As [`remount_with_context`], also reporting how long the target had no overlay.
+pub fn replace_overlay(plan: &RemountPlan) -> Result<RemountReport> {
+    let started = Instant::now();
+    let target = &plan.target;
+    let fail = |why: String| FsLabelError::CannotRemount {
+        path: target.clone(),
+        why,
+    };
+    let target_c = path_cstring(target)?;
+
+    // 1. The mount is still the planned one.
+    let table = MountTable::read_self()?;
+    let stack = table.mounts_at(target);
+    let visible = table
+        .mount_at(target)
+        .ok_or_else(|| fail("nothing is mounted there any more".into()))?;
+    if visible.device() != plan.device || visible.fs_type != "overlay" {
+        return Err(fail(format!(
+            "the mount changed since planning: now {} {}:{}, planned overlay {}:{}",
+            visible.fs_type, visible.major, visible.minor, plan.device.0, plan.device.1
+        )));
+    }
+    if stack.iter().filter(|e| e.fs_type == "overlay").count() > 1 {
+        return Err(fail(format!(
+            "{} overlays are stacked there; refusing to touch them",
+            stack.iter().filter(|e| e.fs_type == "overlay").count()
+        )));
+    }
+
+    // 2. A way back.
+    let clone = open_tree_clone(&target_c)
+        .map_err(|e| fail(format!("open_tree(OPEN_TREE_CLONE) (needs Linux 5.2+): {e}")))?;
+
+    // 3. Take the old overlay away.
+    if let Err(errno) = umount2(target.as_path(), MntFlags::UMOUNT_NOFOLLOW) {
+        return Err(fail(match errno {
+            nix::errno::Errno::EBUSY => {
+                "the rootfs is busy (a process has a file or its cwd in it)".to_string()
+            }
+            other => format!("umount: {other}"),
+        }));
+    }
+    let uncovered_from = Instant::now();
+
+    // 4. The old superblock must have no other mount anywhere.
+    let survivors = match mounts_of_device_everywhere(plan.device) {
+        Ok(found) => found,
+        Err(e) => {
+            let restored = move_mount_back(&clone, &target_c);
+            return Err(fail(format!(
+                "cannot scan mount namespaces: {e}; {}",
+                restored_text(restored)
+            )));
+        }
+    };
+    if !survivors.is_empty() {
+        let restored = move_mount_back(&clone, &target_c);
+        let places: Vec<String> = survivors
+            .iter()
+            .map(|(pid, point)| format!("{} (mount namespace of pid {pid})", point.display()))
+            .collect();
+        return Err(fail(format!(
+            "the same overlay is also mounted at {}; a second overlay on its upperdir would be undefined behaviour; {}",
+            places.join(", "),
+            restored_text(restored)
+        )));
+    }
+
+    // 5. Tear the old superblock down.
+    drop(clone);
+
+    // 6. The new overlay.
+    let mounted = mount_overlay(target, plan.flags, &plan.data);
+    let uncovered = uncovered_from.elapsed();
+    if let Err(e) = mounted {
+        // 7. Put the unlabelled layers back.
+        let restored = mount_overlay(target, plan.flags, &plan.restore_data);
+        return Err(fail(format!(
+            "mount -t overlay -o {}: {e}; {}",
+            plan.data.data,
+            match restored {
+                Ok(()) => "the overlay was mounted again without a label".to_string(),
+                Err(again) => format!("mounting it again without a label failed too ({again}): the rootfs is now EMPTY"),
+            }
+        )));
+    }
+
+    // 8. Exactly one new overlay, no trace of the old one.
+    let table = MountTable::read_self()?;
+    let now = table
+        .mount_at(target)
+        .ok_or_else(|| fail("after mounting, nothing is mounted there".into()))?;
+    if now.fs_type != "overlay" || now.device() == plan.device {
+        return Err(fail(format!(
+            "after mounting, the visible mount is {} {}:{}",
+            now.fs_type, now.major, now.minor
+        )));
+    }
+    if table.mounts_of_device(plan.device).next().is_some() {
+        return Err(fail("after mounting, the old overlay is still listed".into()));
+    }
+    Ok(RemountReport {
+        duration: started.elapsed(),
+        uncovered,
+    })
+}
+
+fn restored_text(restored: io::Result<()>) -> String {
+    match restored {
+        Ok(()) => "the old mount was put back".to_string(),
+        Err(e) => format!("putting the old mount back failed ({e}): the rootfs is now EMPTY"),
+    }
+}
+
+fn path_cstring(path: &Path) -> Result<CString> {
+    CString::new(path.as_os_str().as_bytes()).map_err(|_| FsLabelError::CannotRemount {
+        path: path.to_path_buf(),
+        why: "path contains a NUL byte".into(),
+    })
+}
+
+fn open_tree_clone(target: &CStr) -> io::Result<OwnedFd> {
+    let flags = OPEN_TREE_CLONE | libc::O_CLOEXEC as libc::c_uint;
+    // SAFETY: target is a valid NUL-terminated string; the syscall returns a new fd
+    // or -1.
+    let fd = unsafe { libc::syscall(libc::SYS_open_tree, libc::AT_FDCWD, target.as_ptr(), flags) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: fd is a fresh descriptor owned by nobody else.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
+}
+
+fn move_mount_back(clone: &OwnedFd, target: &CStr) -> io::Result<()> {
+    let empty = b"\0".as_ptr().cast::<libc::c_char>();
+    // SAFETY: both strings are valid and NUL-terminated; clone is an open mount fd.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_move_mount,
+            clone.as_raw_fd(),
+            empty,
+            libc::AT_FDCWD,
+            target.as_ptr(),
+            MOVE_MOUNT_F_EMPTY_PATH,
+        )
+    };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Mounts an overlay at `target`; when `data.cwd` is set, from that directory, in a
+/// thread that unshares its filesystem context so the process's cwd is untouched.
+pub(crate) fn mount_overlay(target: &Path, flags: MsFlags, data: &MountData) -> io::Result<()> {
+    let do_mount = || {
+        mount(
+            Some("overlay"),
+            target,
+            Some("overlay"),
+            flags,
+            Some(data.data.as_str()),
+        )
+        .map_err(io::Error::from)
+    };
+    let Some(cwd) = &data.cwd else {
+        return do_mount();
+    };
+    std::thread::scope(|scope| {
+        scope
+            .spawn(|| {
+                // SAFETY: unshare(CLONE_FS) only detaches this thread's cwd/root/umask.
+                if unsafe { libc::unshare(libc::CLONE_FS) } != 0 {
+                    return Err(io::Error::last_os_error());
+                }
+                std::env::set_current_dir(cwd)?;
+                do_mount()
+            })
+            .join()
+            .unwrap_or_else(|_| Err(io::Error::other("mount thread panicked")))
+    })
+}
+
+/// Every mount of the superblock `device` in every mount namespace, as (a pid in that
+/// namespace, mount point as that namespace sees it). One mountinfo is read per
+/// namespace; processes that vanish meanwhile are skipped.
+pub fn mounts_of_device_everywhere(device: (u32, u32)) -> io::Result<Vec<(u32, PathBuf)>> {
+    let mut seen_namespaces = std::collections::HashSet::new();
+    let mut found = Vec::new();
+    for entry in fs::read_dir("/proc")? {
+        let entry = entry?;
+        let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
+            continue;
+        };
+        let Ok(namespace) = fs::read_link(format!("/proc/{pid}/ns/mnt")) else {
+            continue;
+        };
+        if !seen_namespaces.insert(namespace) {
+            continue;
+        }
+        let Ok(table) = MountTable::read_file(Path::new(&format!("/proc/{pid}/mountinfo"))) else {
+            continue;
+        };
+        found.extend(
+            table
+                .mounts_of_device(device)
+                .map(|e| (pid, e.mount_point.clone())),
+        );
+    }
+    Ok(found)
+}
