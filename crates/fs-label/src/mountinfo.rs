@@ -150,7 +150,9 @@ pub fn parse_line(line: &str, line_no: usize) -> Result<MountEntry> {
         )));
     }
     if fields.len() < separator + 3 {
-        return Err(bad("missing fs type, source or super options after '-'".into()));
+        return Err(bad(
+            "missing fs type, source or super options after '-'".into()
+        ));
     }
     let number = |name: &str, text: &str| {
         text.parse::<u64>()
@@ -242,8 +244,7 @@ impl MountTable {
             .entries
             .iter()
             .filter(|e| {
-                path.starts_with(&e.mount_point)
-                    && e.mount_point.components().count() == best_len
+                path.starts_with(&e.mount_point) && e.mount_point.components().count() == best_len
             })
             .collect();
         topmost(&stack)
@@ -329,7 +330,10 @@ mod tests {
         );
         // "/proc" must not cover "/processes".
         assert_eq!(
-            table.covering_mount(Path::new("/processes")).unwrap().mount_id,
+            table
+                .covering_mount(Path::new("/processes"))
+                .unwrap()
+                .mount_id,
             27
         );
         assert!(table.mount_at(Path::new("/nowhere")).is_none());

@@ -387,7 +387,10 @@ mod tests {
             "lowerdir=/a\\134:b:/c\\040d,upperdir=/u\\054x,workdir=/w",
         ))
         .unwrap();
-        assert_eq!(old.lower, vec![PathBuf::from("/a:b"), PathBuf::from("/c d")]);
+        assert_eq!(
+            old.lower,
+            vec![PathBuf::from("/a:b"), PathBuf::from("/c d")]
+        );
         assert_eq!(old.upper.as_deref(), Some(Path::new("/u,x")));
         let new = OverlayOptions::from_super_options(&raw("lowerdir=/a\\072b:/c")).unwrap();
         assert_eq!(new.lower, vec![PathBuf::from("/a:b"), PathBuf::from("/c")]);
@@ -399,9 +402,10 @@ mod tests {
 
     #[test]
     fn data_only_layers_keep_their_double_colon() {
-        let options =
-            OverlayOptions::from_super_options(&raw("lowerdir=/a:/b::/d1::/d2,redirect_dir=follow"))
-                .unwrap();
+        let options = OverlayOptions::from_super_options(&raw(
+            "lowerdir=/a:/b::/d1::/d2,redirect_dir=follow",
+        ))
+        .unwrap();
         assert_eq!(options.lower.len(), 2);
         assert_eq!(options.data_lower.len(), 2);
         assert_eq!(
@@ -422,7 +426,10 @@ mod tests {
         ])
         .unwrap();
         let data = options.mount_data(Some(LABEL), 4096).unwrap();
-        assert_eq!(data.cwd.as_deref(), Some(Path::new("/var/lib/docker/overlay2")));
+        assert_eq!(
+            data.cwd.as_deref(),
+            Some(Path::new("/var/lib/docker/overlay2"))
+        );
         assert!(data.data.starts_with(&format!("lowerdir={:064}/diff:", 0)));
         assert!(data
             .data
@@ -469,9 +476,10 @@ mod tests {
             find_relative_base(&all_relative, &driver.join("x/merged")).as_deref(),
             Some(driver)
         );
-        let missing =
-            OverlayOptions::from_super_options(&raw("lowerdir=l/ZZZZ,upperdir=x/diff,workdir=x/work"))
-                .unwrap();
+        let missing = OverlayOptions::from_super_options(&raw(
+            "lowerdir=l/ZZZZ,upperdir=x/diff,workdir=x/work",
+        ))
+        .unwrap();
         assert_eq!(find_relative_base(&missing, &driver.join("x/merged")), None);
     }
 

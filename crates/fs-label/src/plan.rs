@@ -67,6 +67,8 @@ pub struct RemountPlan {
     pub target: PathBuf,
     /// Device number of the overlay being replaced.
     pub device: (u32, u32),
+    /// Its layers, all paths absolute.
+    pub layers: OverlayOptions,
     /// Per-mount flags carried over (`ro`, `nosuid`, `nodev`, `noexec`, atime).
     pub flags: MsFlags,
     /// The label written as `context=`; `None` replaces the mount with the same options.
@@ -90,6 +92,7 @@ impl RemountPlan {
         Ok(RemountPlan {
             target: target.clone(),
             device: mount.device(),
+            layers: layers.clone(),
             flags: mount_flags(&mount.mount_options),
             label: label.map(str::to_string),
             data: layers.mount_data(label, limit).map_err(bad)?,
@@ -165,7 +168,10 @@ pub fn mount_flags(mount_options: &[String]) -> MsFlags {
 /// What to do to the rootfs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Plan {
-    Remount { plan: RemountPlan, reason: String },
+    Remount {
+        plan: Box<RemountPlan>,
+        reason: String,
+    },
     Relabel {
         root: PathBuf,
         label: String,
@@ -255,7 +261,7 @@ pub fn plan_rootfs(
     }
     let remount = |reason: String| {
         Ok(Plan::Remount {
-            plan: RemountPlan::for_rootfs(rootfs, Some(label))?,
+            plan: Box::new(RemountPlan::for_rootfs(rootfs, Some(label))?),
             reason,
         })
     };
@@ -341,12 +347,27 @@ mod tests {
 
     #[test]
     fn mode_parses_and_names_a_bad_value() {
-        assert_eq!("auto".parse::<RootfsLabelMode>().unwrap(), RootfsLabelMode::Auto);
-        assert_eq!("remount".parse::<RootfsLabelMode>().unwrap(), RootfsLabelMode::Remount);
-        assert_eq!("relabel".parse::<RootfsLabelMode>().unwrap(), RootfsLabelMode::Relabel);
-        assert_eq!("none".parse::<RootfsLabelMode>().unwrap(), RootfsLabelMode::None);
+        assert_eq!(
+            "auto".parse::<RootfsLabelMode>().unwrap(),
+            RootfsLabelMode::Auto
+        );
+        assert_eq!(
+            "remount".parse::<RootfsLabelMode>().unwrap(),
+            RootfsLabelMode::Remount
+        );
+        assert_eq!(
+            "relabel".parse::<RootfsLabelMode>().unwrap(),
+            RootfsLabelMode::Relabel
+        );
+        assert_eq!(
+            "none".parse::<RootfsLabelMode>().unwrap(),
+            RootfsLabelMode::None
+        );
         let err = "Auto".parse::<RootfsLabelMode>().unwrap_err().to_string();
-        assert!(err.contains("\"Auto\"") && err.contains("rootfs_label"), "{err}");
+        assert!(
+            err.contains("\"Auto\"") && err.contains("rootfs_label"),
+            "{err}"
+        );
         for mode in ["auto", "remount", "relabel", "none"] {
             assert_eq!(mode.parse::<RootfsLabelMode>().unwrap().to_string(), mode);
         }
@@ -356,11 +377,15 @@ mod tests {
     #[test]
     fn strategy_table() {
         let ov = overlay("/b/rootfs", "");
-        let ov_ctx = overlay("/b/rootfs", ",context=\"system_u:object_r:container_file_t:s0:c1,c2\"");
+        let ov_ctx = overlay(
+            "/b/rootfs",
+            ",context=\"system_u:object_r:container_file_t:s0:c1,c2\"",
+        );
         let ov_ro = "44 27 0:39 / /b/rootfs ro,relatime - overlay overlay ro,lowerdir=/s/1:/s/2\n";
         let fuse = "44 27 0:39 / /b/rootfs rw - fuse.fuse-overlayfs fuse-overlayfs rw,user_id=0\n";
         let tmpfs = "44 27 0:39 / /b/rootfs rw - tmpfs tmpfs rw\n";
-        let host_overlay = "27 1 0:30 / / rw - overlay overlay rw,lowerdir=/x,upperdir=/y,workdir=/z\n";
+        let host_overlay =
+            "27 1 0:30 / / rw - overlay overlay rw,lowerdir=/x,upperdir=/y,workdir=/z\n";
         use RootfsLabelMode::*;
         let cases: &[(RootfsLabelMode, &str, &str, bool, &str)] = &[
             (Auto, &ov, "/b/rootfs", false, "remount"),
@@ -393,7 +418,10 @@ mod tests {
         // A plain directory inside a host overlay (mcsrun inside a container).
         let table = MountTable::parse(host_overlay).unwrap();
         let rootfs = RootfsInfo::from_table(Path::new("/b/rootfs"), &table).unwrap();
-        assert_eq!(plan_rootfs(Auto, &rootfs, false, LABEL).unwrap().strategy(), "none");
+        assert_eq!(
+            plan_rootfs(Auto, &rootfs, false, LABEL).unwrap().strategy(),
+            "none"
+        );
     }
 
     #[test]
@@ -401,7 +429,10 @@ mod tests {
         let plan = plan_rootfs(
             RootfsLabelMode::Auto,
             &info(
-                &overlay("/b/rootfs", ",context=\"system_u:object_r:container_file_t:s0:c1,c2\""),
+                &overlay(
+                    "/b/rootfs",
+                    ",context=\"system_u:object_r:container_file_t:s0:c1,c2\"",
+                ),
                 "/b/rootfs",
             ),
             false,
@@ -441,23 +472,43 @@ mod tests {
             plan.restore_data.data,
             "lowerdir=/s/1:/s/2,upperdir=/s/3/fs,workdir=/s/3/work,index=off"
         );
-        assert!(plan.describe().contains("context=system_u:object_r:container_file_t:s0:c5,c6"));
+        assert!(plan
+            .describe()
+            .contains("context=system_u:object_r:container_file_t:s0:c5,c6"));
     }
 
     #[test]
     fn impossible_requests_are_errors_that_say_why() {
-        let err = plan_rootfs(RootfsLabelMode::Remount, &info("", "/b/rootfs"), false, LABEL)
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("/b/rootfs") && err.contains("not an overlay"), "{err}");
+        let err = plan_rootfs(
+            RootfsLabelMode::Remount,
+            &info("", "/b/rootfs"),
+            false,
+            LABEL,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("/b/rootfs") && err.contains("not an overlay"),
+            "{err}"
+        );
         let ro = "44 27 0:39 / /b/rootfs ro - ext4 /dev/vdb ro\n";
-        let err = plan_rootfs(RootfsLabelMode::Relabel, &info(ro, "/b/rootfs"), false, LABEL)
-            .unwrap_err()
-            .to_string();
+        let err = plan_rootfs(
+            RootfsLabelMode::Relabel,
+            &info(ro, "/b/rootfs"),
+            false,
+            LABEL,
+        )
+        .unwrap_err()
+        .to_string();
         assert!(err.contains("read-only"), "{err}");
-        let err = plan_rootfs(RootfsLabelMode::Auto, &info("", "/b/rootfs"), false, "s0:c1,c2")
-            .unwrap_err()
-            .to_string();
+        let err = plan_rootfs(
+            RootfsLabelMode::Auto,
+            &info("", "/b/rootfs"),
+            false,
+            "s0:c1,c2",
+        )
+        .unwrap_err()
+        .to_string();
         assert!(err.contains("s0:c1,c2"), "{err}");
     }
 }

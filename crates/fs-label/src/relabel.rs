@@ -209,7 +209,12 @@ impl Walker {
             Ok(dir) => dir,
             // Gone, or no longer a directory (then it was labelled as what it is now by
             // nobody: it is not ours to follow).
-            Err(e) if matches!(e.raw_os_error(), Some(libc::ENOENT | libc::ENOTDIR | libc::ELOOP)) => {
+            Err(e)
+                if matches!(
+                    e.raw_os_error(),
+                    Some(libc::ENOENT | libc::ENOTDIR | libc::ELOOP)
+                ) =>
+            {
                 return Ok(Vec::new())
             }
             Err(e) => return Err(io_error(&job.path, e)),
@@ -220,7 +225,10 @@ impl Walker {
             return Ok(Vec::new());
         }
         self.seen.fetch_add(1, Ordering::Relaxed);
-        if self.label_fd(dir.as_raw_fd()).map_err(|e| io_error(&job.path, e))? {
+        if self
+            .label_fd(dir.as_raw_fd())
+            .map_err(|e| io_error(&job.path, e))?
+        {
             self.changed.fetch_add(1, Ordering::Relaxed);
         }
         let dir = Arc::new(dir);

@@ -14,8 +14,8 @@
 //!   the container does not exist yet.
 //!
 //! The sequence:
-//! 1. Re-read mountinfo: the visible mount at the target must still be the planned
-//!    overlay (same device), alone (no stacked overlays).
+//! 1. Re-read mountinfo: the visible mount at the target must still be an overlay on
+//!    the planned layers, alone (no stacked overlays).
 //! 2. `open_tree(OPEN_TREE_CLONE)`: a detached clone of the old mount, held as a fd — a
 //!    way back that keeps the old superblock alive.
 //! 3. `umount2(target)` without `MNT_DETACH`: if anything has a file or cwd in the rootfs
@@ -31,8 +31,8 @@
 //!    fit relative, in a thread with its own cwd so the process's cwd never changes).
 //! 7. If that fails, mount the same layers without the label (as the caller had them)
 //!    and report the failure.
-//! 8. Check mountinfo: an overlay with a new device sits at the target, and no mount of
-//!    the old device is left.
+//! 8. Check mountinfo: exactly one overlay sits at the target, on the planned layers.
+//!    (Device numbers and mount ids are reused at once, so they prove nothing here.)
 //!
 //! Not detectable: a file opened through a lazily detached (`umount -l`) copy of the same
 //! overlay keeps its superblock alive without any mountinfo line.
@@ -48,9 +48,10 @@ use std::time::{Duration, Instant};
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
 
 use crate::error::{FsLabelError, Result};
-use crate::mountinfo::MountTable;
-use crate::overlay_options::MountData;
+use crate::mountinfo::{MountEntry, MountTable};
+use crate::overlay_options::{MountData, OverlayOptions};
 use crate::plan::RemountPlan;
+use crate::rootfs::absolute_layers;
 
 const OPEN_TREE_CLONE: libc::c_uint = 1;
 const MOVE_MOUNT_F_EMPTY_PATH: libc::c_uint = 0x4;
@@ -80,28 +81,29 @@ pub fn replace_overlay(plan: &RemountPlan) -> Result<RemountReport> {
     };
     let target_c = path_cstring(target)?;
 
-    // 1. The mount is still the planned one.
+    // 1. The mount is still the planned one. (Device numbers and mount ids are reused
+    // as soon as they are free, so the layers are what identifies it.)
     let table = MountTable::read_self()?;
     let stack = table.mounts_at(target);
+    let overlays = stack.iter().filter(|e| e.fs_type == "overlay").count();
+    if overlays > 1 {
+        return Err(fail(format!(
+            "{overlays} overlays are stacked there; refusing to touch them"
+        )));
+    }
     let visible = table
         .mount_at(target)
         .ok_or_else(|| fail("nothing is mounted there any more".into()))?;
-    if visible.device() != plan.device || visible.fs_type != "overlay" {
-        return Err(fail(format!(
-            "the mount changed since planning: now {} {}:{}, planned overlay {}:{}",
-            visible.fs_type, visible.major, visible.minor, plan.device.0, plan.device.1
-        )));
-    }
-    if stack.iter().filter(|e| e.fs_type == "overlay").count() > 1 {
-        return Err(fail(format!(
-            "{} overlays are stacked there; refusing to touch them",
-            stack.iter().filter(|e| e.fs_type == "overlay").count()
-        )));
-    }
+    check_same_layers(visible, plan, None)
+        .map_err(|why| fail(format!("the mount changed since planning: {why}")))?;
+    let old_device = visible.device();
 
     // 2. A way back.
-    let clone = open_tree_clone(&target_c)
-        .map_err(|e| fail(format!("open_tree(OPEN_TREE_CLONE) (needs Linux 5.2+): {e}")))?;
+    let clone = open_tree_clone(&target_c).map_err(|e| {
+        fail(format!(
+            "open_tree(OPEN_TREE_CLONE) (needs Linux 5.2+): {e}"
+        ))
+    })?;
 
     // 3. Take the old overlay away.
     if let Err(errno) = umount2(target.as_path(), MntFlags::UMOUNT_NOFOLLOW) {
@@ -115,7 +117,7 @@ pub fn replace_overlay(plan: &RemountPlan) -> Result<RemountReport> {
     let uncovered_from = Instant::now();
 
     // 4. The old superblock must have no other mount anywhere.
-    let survivors = match mounts_of_device_everywhere(plan.device) {
+    let survivors = match mounts_of_device_everywhere(old_device) {
         Ok(found) => found,
         Err(e) => {
             let restored = move_mount_back(&clone, &target_c);
@@ -157,24 +159,57 @@ pub fn replace_overlay(plan: &RemountPlan) -> Result<RemountReport> {
         )));
     }
 
-    // 8. Exactly one new overlay, no trace of the old one.
+    // 8. Exactly one overlay, on the planned layers.
     let table = MountTable::read_self()?;
+    let overlays = table
+        .mounts_at(target)
+        .iter()
+        .filter(|e| e.fs_type == "overlay")
+        .count();
     let now = table
         .mount_at(target)
         .ok_or_else(|| fail("after mounting, nothing is mounted there".into()))?;
-    if now.fs_type != "overlay" || now.device() == plan.device {
+    if overlays != 1 {
         return Err(fail(format!(
-            "after mounting, the visible mount is {} {}:{}",
-            now.fs_type, now.major, now.minor
+            "after mounting, {overlays} overlays are mounted there"
         )));
     }
-    if table.mounts_of_device(plan.device).next().is_some() {
-        return Err(fail("after mounting, the old overlay is still listed".into()));
-    }
+    check_same_layers(now, plan, plan.data.cwd.as_deref())
+        .map_err(|why| fail(format!("after mounting, the new overlay differs: {why}")))?;
     Ok(RemountReport {
         duration: started.elapsed(),
         uncovered,
     })
+}
+
+/// Whether `entry` is an overlay on the plan's layers; relative layer paths are taken
+/// from `mounted_from` when we mounted it from there ourselves.
+fn check_same_layers(
+    entry: &MountEntry,
+    plan: &RemountPlan,
+    mounted_from: Option<&Path>,
+) -> std::result::Result<(), String> {
+    if entry.fs_type != "overlay" {
+        return Err(format!("{} is mounted there now", entry.fs_type));
+    }
+    let layers = match mounted_from {
+        Some(base) => {
+            OverlayOptions::from_super_options(&entry.super_options_raw)?.resolved_against(base)
+        }
+        None => absolute_layers(entry)?,
+    };
+    let same = layers.lower == plan.layers.lower
+        && layers.data_lower == plan.layers.data_lower
+        && layers.upper == plan.layers.upper
+        && layers.work == plan.layers.work;
+    if same {
+        Ok(())
+    } else {
+        Err(format!(
+            "its layers are now {:?} (upper {:?}), planned {:?} (upper {:?})",
+            layers.lower, layers.upper, plan.layers.lower, plan.layers.upper
+        ))
+    }
 }
 
 fn restored_text(restored: io::Result<()>) -> String {
@@ -204,13 +239,13 @@ fn open_tree_clone(target: &CStr) -> io::Result<OwnedFd> {
 }
 
 fn move_mount_back(clone: &OwnedFd, target: &CStr) -> io::Result<()> {
-    let empty = b"\0".as_ptr().cast::<libc::c_char>();
+    let empty = CString::default();
     // SAFETY: both strings are valid and NUL-terminated; clone is an open mount fd.
     let rc = unsafe {
         libc::syscall(
             libc::SYS_move_mount,
             clone.as_raw_fd(),
-            empty,
+            empty.as_ptr(),
             libc::AT_FDCWD,
             target.as_ptr(),
             MOVE_MOUNT_F_EMPTY_PATH,
@@ -261,7 +296,11 @@ pub fn mounts_of_device_everywhere(device: (u32, u32)) -> io::Result<Vec<(u32, P
     let mut found = Vec::new();
     for entry in fs::read_dir("/proc")? {
         let entry = entry?;
-        let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
             continue;
         };
         let Ok(namespace) = fs::read_link(format!("/proc/{pid}/ns/mnt")) else {

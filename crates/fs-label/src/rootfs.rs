@@ -27,12 +27,13 @@ impl RootfsInfo {
         let (mount, is_mount_point) = match table.mount_at(path) {
             Some(mount) => (mount.clone(), true),
             None => {
-                let covering = table.covering_mount(path).ok_or_else(|| {
-                    FsLabelError::CannotRemount {
-                        path: path.to_path_buf(),
-                        why: "no mount in mountinfo covers this path".into(),
-                    }
-                })?;
+                let covering =
+                    table
+                        .covering_mount(path)
+                        .ok_or_else(|| FsLabelError::CannotRemount {
+                            path: path.to_path_buf(),
+                            why: "no mount in mountinfo covers this path".into(),
+                        })?;
                 (covering.clone(), false)
             }
         };
@@ -100,7 +101,7 @@ impl RootfsInfo {
 }
 
 /// The overlay's layers with relative paths resolved, or why not.
-fn absolute_layers(mount: &MountEntry) -> Result<OverlayOptions, String> {
+pub(crate) fn absolute_layers(mount: &MountEntry) -> Result<OverlayOptions, String> {
     let options = OverlayOptions::from_super_options(&mount.super_options_raw)?;
     if options.relative_paths().is_empty() {
         return Ok(options);
@@ -190,7 +191,10 @@ mod tests {
         std::fs::create_dir(dir.path().join("rootfs")).unwrap();
         let canonical = dir.path().canonicalize().unwrap().join("rootfs");
         assert_eq!(rootfs_path(dir.path(), "rootfs").unwrap(), canonical);
-        assert_eq!(rootfs_path(dir.path(), "./rootfs/../rootfs").unwrap(), canonical);
+        assert_eq!(
+            rootfs_path(dir.path(), "./rootfs/../rootfs").unwrap(),
+            canonical
+        );
         assert_eq!(
             rootfs_path(Path::new("/elsewhere"), canonical.to_str().unwrap()).unwrap(),
             canonical

@@ -286,10 +286,18 @@ mod tests {
             "/dev",
             to_etc.to_str().unwrap(),
         ] {
-            let err = plan_volumes(&[bind("/x", source, &["Z"])], Path::new("/"), SHARED, PRIVATE)
-                .unwrap_err()
-                .to_string();
-            assert!(err.contains("refusing") && err.contains("/x"), "{source}: {err}");
+            let err = plan_volumes(
+                &[bind("/x", source, &["Z"])],
+                Path::new("/"),
+                SHARED,
+                PRIVATE,
+            )
+            .unwrap_err()
+            .to_string();
+            assert!(
+                err.contains("refusing") && err.contains("/x"),
+                "{source}: {err}"
+            );
         }
     }
 
@@ -311,10 +319,18 @@ mod tests {
         )
         .unwrap_err()
         .to_string();
-        assert!(err.contains("/data") && err.contains("/nonexistent/vol"), "{err}");
-        let err = plan_volumes(&[bind("/d", "/srv", &["z", "Z"])], Path::new("/"), SHARED, PRIVATE)
-            .unwrap_err()
-            .to_string();
+        assert!(
+            err.contains("/data") && err.contains("/nonexistent/vol"),
+            "{err}"
+        );
+        let err = plan_volumes(
+            &[bind("/d", "/srv", &["z", "Z"])],
+            Path::new("/"),
+            SHARED,
+            PRIVATE,
+        )
+        .unwrap_err()
+        .to_string();
         assert!(err.contains("both z and Z"), "{err}");
     }
 }

@@ -1,0 +1,195 @@
+//! Real relabelling with `security.selinux` xattrs (root can write them on ext4 and
+//! tmpfs even when SELinux is not active), and `z`/`Z` volumes.
+
+mod common;
+
+use std::fs;
+use std::path::Path;
+
+use common::{can_mount, canonical_tempdir, mount_from, selinux_xattr, set_selinux_xattr, stored};
+use fs_label::{
+    plan_rootfs, plan_volumes, relabel_tree, MountTable, RelabelOptions, RootfsInfo,
+    RootfsLabelMode, SpecMount,
+};
+
+const LABEL: &str = "system_u:object_r:container_file_t:s0:c1,c2";
+
+/// root/{a/b/c.txt, a/d.txt, e.txt, link-to-passwd -> /etc/passwd, mnt/ (tmpfs)}
+fn tree(root: &Path) {
+    fs::create_dir_all(root.join("a/b")).unwrap();
+    fs::write(root.join("a/b/c.txt"), "c").unwrap();
+    fs::write(root.join("a/d.txt"), "d").unwrap();
+    fs::write(root.join("e.txt"), "e").unwrap();
+    std::os::unix::fs::symlink("/etc/passwd", root.join("link-to-passwd")).unwrap();
+    fs::create_dir(root.join("mnt")).unwrap();
+}
+
+#[test]
+fn relabels_everything_once_without_following_symlinks_or_crossing_mounts() {
+    if !can_mount() {
+        return;
+    }
+    let (_dir, base) = canonical_tempdir();
+    let root = base.join("rootfs");
+    tree(&root);
+    let _tmpfs = mount_from(&base, "tmpfs", "size=1m", &root.join("mnt"));
+    fs::write(root.join("mnt/inside"), "other fs").unwrap();
+    // Already right, stored without the NUL (as setfattr would): must count as right.
+    set_selinux_xattr(&root.join("e.txt"), LABEL.as_bytes());
+    let passwd_before = selinux_xattr(Path::new("/etc/passwd"));
+
+    let first = relabel_tree(&root, LABEL, &RelabelOptions::default()).unwrap();
+    // root, a, a/b, c.txt, d.txt, e.txt, the symlink; mnt is another filesystem.
+    assert_eq!(first.files_seen, 7);
+    assert_eq!(first.files_changed, 6);
+    assert_eq!(first.mounts_skipped, 1);
+    for path in ["", "a", "a/b", "a/b/c.txt", "a/d.txt", "link-to-passwd"] {
+        assert_eq!(
+            selinux_xattr(&root.join(path)),
+            Some(stored(LABEL)),
+            "{path}"
+        );
+    }
+    assert_eq!(
+        selinux_xattr(&root.join("e.txt")),
+        Some(LABEL.as_bytes().to_vec())
+    );
+    assert_eq!(selinux_xattr(Path::new("/etc/passwd")), passwd_before);
+    assert_ne!(selinux_xattr(&root.join("mnt")), Some(stored(LABEL)));
+    assert_eq!(selinux_xattr(&root.join("mnt/inside")), None);
+
+    let second = relabel_tree(&root, LABEL, &RelabelOptions::default()).unwrap();
+    assert_eq!(second.files_seen, 7);
+    assert_eq!(second.files_changed, 0);
+}
+
+#[test]
+fn dry_run_counts_without_writing_and_threads_agree() {
+    if !can_mount() {
+        return;
+    }
+    let (_dir, base) = canonical_tempdir();
+    let root = base.join("tree");
+    for i in 0..20 {
+        for j in 0..15 {
+            let dir = root.join(format!("d{i}/e{j}"));
+            fs::create_dir_all(&dir).unwrap();
+            fs::write(dir.join("f"), "x").unwrap();
+        }
+    }
+    let total = 1 + 20 + 20 * 15 * 2;
+    let dry = relabel_tree(
+        &root,
+        LABEL,
+        &RelabelOptions {
+            threads: 4,
+            dry_run: true,
+        },
+    )
+    .unwrap();
+    assert_eq!((dry.files_seen, dry.files_changed), (total, total));
+    assert_eq!(selinux_xattr(&root.join("d3/e4/f")), None);
+    let one = relabel_tree(
+        &root,
+        "u:r:other_t:s0",
+        &RelabelOptions {
+            threads: 1,
+            dry_run: false,
+        },
+    )
+    .unwrap();
+    assert_eq!(one.files_changed, total);
+    let many = relabel_tree(
+        &root,
+        LABEL,
+        &RelabelOptions {
+            threads: 4,
+            dry_run: false,
+        },
+    )
+    .unwrap();
+    assert_eq!((many.files_seen, many.files_changed), (total, total));
+    assert_eq!(selinux_xattr(&root.join("d19/e14/f")), Some(stored(LABEL)));
+}
+
+#[test]
+fn a_single_file_root_is_labelled_and_a_missing_root_is_named() {
+    if !can_mount() {
+        return;
+    }
+    let (_dir, base) = canonical_tempdir();
+    let file = base.join("config.yaml");
+    fs::write(&file, "k: v").unwrap();
+    let report = relabel_tree(&file, LABEL, &RelabelOptions::default()).unwrap();
+    assert_eq!((report.files_seen, report.files_changed), (1, 1));
+    assert_eq!(selinux_xattr(&file), Some(stored(LABEL)));
+    let err = relabel_tree(&base.join("absent"), LABEL, &RelabelOptions::default())
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("absent"), "{err}");
+}
+
+#[test]
+fn plain_directory_rootfs_plans_and_gets_relabelled() {
+    if !can_mount() {
+        return;
+    }
+    let (_dir, base) = canonical_tempdir();
+    let root = base.join("bundle/rootfs");
+    tree(&root);
+    let info = RootfsInfo::from_table(&root, &MountTable::read_self().unwrap()).unwrap();
+    let plan = plan_rootfs(RootfsLabelMode::Auto, &info, false, LABEL).unwrap();
+    let fs_label::Plan::Relabel {
+        root: planned,
+        label,
+        ..
+    } = &plan
+    else {
+        panic!("expected relabel: {}", plan.describe());
+    };
+    assert_eq!(planned, &root);
+    relabel_tree(planned, label, &RelabelOptions::default()).unwrap();
+    assert_eq!(selinux_xattr(&root.join("a/b/c.txt")), Some(stored(LABEL)));
+}
+
+#[test]
+fn volumes_get_their_labels_and_lose_their_flags() {
+    if !can_mount() {
+        return;
+    }
+    let (_dir, base) = canonical_tempdir();
+    let shared = base.join("shared");
+    let private = base.join("private");
+    tree(&shared);
+    tree(&private);
+    let mounts = vec![
+        SpecMount {
+            destination: "/data".into(),
+            mount_type: Some("bind".into()),
+            source: Some(shared.to_str().unwrap().into()),
+            options: vec!["rbind".into(), "z".into()],
+        },
+        SpecMount {
+            destination: "/own".into(),
+            mount_type: Some("bind".into()),
+            source: Some(private.to_str().unwrap().into()),
+            options: vec!["Z".into(), "rbind".into(), "ro".into()],
+        },
+    ];
+    let shared_label = "system_u:object_r:container_file_t:s0";
+    let plan = plan_volumes(&mounts, &base, shared_label, LABEL).unwrap();
+    let reports = plan.apply(&RelabelOptions::default()).unwrap();
+    assert_eq!(reports.len(), 2);
+    assert_eq!(
+        selinux_xattr(&shared.join("a/d.txt")),
+        Some(stored(shared_label))
+    );
+    assert_eq!(selinux_xattr(&private.join("a/d.txt")), Some(stored(LABEL)));
+    assert_eq!(
+        plan.option_updates,
+        vec![
+            (0, vec!["rbind".to_string()]),
+            (1, vec!["rbind".to_string(), "ro".to_string()])
+        ]
+    );
+}

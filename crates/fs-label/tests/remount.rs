@@ -1,0 +1,449 @@
+//! Real overlays: the options read back from mountinfo, the plan, and the replacement
+//! of a mounted overlay by a new one on the same layers.
+
+mod common;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use common::{bind_mount, can_mount, canonical_tempdir, mount_from, MountGuard};
+use fs_label::{
+    locate_rootfs, plan_rootfs, remount_with_context, replace_overlay, MountTable, Plan,
+    RemountPlan, RootfsLabelMode,
+};
+
+const LABEL: &str = "system_u:object_r:container_file_t:s0:c7,c9";
+
+/// A docker overlay2-like driver dir: `l/` short links to layer `diff`s, one container
+/// layer `C` with `diff`, `work`, `merged`.
+fn docker_driver(driver: &Path) {
+    for (layer, file) in [("A", "from-a"), ("B", "from-b")] {
+        fs::create_dir_all(driver.join(layer).join("diff")).unwrap();
+        fs::write(driver.join(layer).join("diff").join(file), layer).unwrap();
+    }
+    fs::create_dir_all(driver.join("l")).unwrap();
+    std::os::unix::fs::symlink("../A/diff", driver.join("l/AAAA")).unwrap();
+    std::os::unix::fs::symlink("../B/diff", driver.join("l/BBBB")).unwrap();
+    for d in ["C/diff", "C/work", "C/merged"] {
+        fs::create_dir_all(driver.join(d)).unwrap();
+    }
+}
+
+fn overlay_count_at(path: &Path) -> usize {
+    MountTable::read_self()
+        .unwrap()
+        .mounts_at(path)
+        .iter()
+        .filter(|e| e.fs_type == "overlay")
+        .count()
+}
+
+/// The options the kernel shows besides rw and the layers (which of them it shows,
+/// e.g. `uuid=on`, `index=off`, differs between kernels), in shown order.
+fn shown_extra_options(mount_point: &Path) -> String {
+    let table = MountTable::read_self().unwrap();
+    let entry = table.mount_at(mount_point).unwrap();
+    entry
+        .super_options_raw
+        .iter()
+        .filter(|o| {
+            let key = o.split('=').next().unwrap();
+            !["rw", "ro", "lowerdir", "upperdir", "workdir"].contains(&key)
+        })
+        .map(|o| format!(",{o}"))
+        .collect()
+}
+
+fn selinux_active() -> bool {
+    Path::new("/sys/fs/selinux/enforce").exists()
+}
+
+fn remount_plan(plan: Plan) -> RemountPlan {
+    match plan {
+        Plan::Remount { plan, .. } => *plan,
+        other => panic!("expected a remount, got: {}", other.describe()),
+    }
+}
+
+#[test]
+fn docker_style_relative_lowerdirs_are_made_absolute() {
+    if !can_mount() {
+        return;
+    }
+    let (_dir, base) = canonical_tempdir();
+    let driver = base.join("overlay2");
+    docker_driver(&driver);
+    let merged = driver.join("C/merged");
+    let _guard = mount_from(
+        &driver,
+        "overlay",
+        &format!(
+            "lowerdir=l/AAAA:l/BBBB,upperdir={d}/C/diff,workdir={d}/C/work,uuid=on",
+            d = driver.display()
+        ),
+        &merged,
+    );
+    // The kernel shows the relative lowerdir exactly as given.
+    let shown = MountTable::read_self()
+        .unwrap()
+        .mount_at(&merged)
+        .unwrap()
+        .clone();
+    assert_eq!(
+        shown.super_option("lowerdir").as_deref(),
+        Some("l/AAAA:l/BBBB")
+    );
+
+    let rootfs = locate_rootfs(&driver.join("C"), "merged").unwrap();
+    let plan = remount_plan(plan_rootfs(RootfsLabelMode::Auto, &rootfs, false, LABEL).unwrap());
+    let d = driver.display();
+    let extra = shown_extra_options(&merged);
+    assert!(extra.contains("uuid=on"), "{extra}");
+    assert_eq!(
+        plan.data.data,
+        format!(
+            "lowerdir={d}/l/AAAA:{d}/l/BBBB,upperdir={d}/C/diff,workdir={d}/C/work{extra},context=\"{LABEL}\""
+        )
+    );
+    assert_eq!(plan.data.cwd, None);
+
+    // The replacement itself, with the same options and no label.
+    let unlabelled = RemountPlan::for_rootfs(&rootfs, None).unwrap();
+    let cwd_before = std::env::current_dir().unwrap();
+    remount_with_context(&unlabelled).unwrap();
+    assert_eq!(std::env::current_dir().unwrap(), cwd_before);
+    assert_eq!(overlay_count_at(&merged), 1);
+    assert_eq!(fs::read_to_string(merged.join("from-a")).unwrap(), "A");
+    assert_eq!(fs::read_to_string(merged.join("from-b")).unwrap(), "B");
+    fs::write(merged.join("new"), "written").unwrap();
+    assert_eq!(
+        fs::read_to_string(driver.join("C/diff/new")).unwrap(),
+        "written"
+    );
+}
+
+#[test]
+fn docker_long_form_with_relative_upper_and_work() {
+    if !can_mount() {
+        return;
+    }
+    let (_dir, base) = canonical_tempdir();
+    let driver = base.join("overlay2");
+    docker_driver(&driver);
+    let merged = driver.join("C/merged");
+    let _guard = mount_from(
+        &driver,
+        "overlay",
+        "lowerdir=l/AAAA:l/BBBB,upperdir=C/diff,workdir=C/work,uuid=on",
+        &merged,
+    );
+    let rootfs = locate_rootfs(&driver.join("C"), "merged").unwrap();
+    let plan = RemountPlan::for_rootfs(&rootfs, None).unwrap();
+    let d = driver.display();
+    let extra = shown_extra_options(&merged);
+    assert_eq!(
+        plan.data.data,
+        format!("lowerdir={d}/l/AAAA:{d}/l/BBBB,upperdir={d}/C/diff,workdir={d}/C/work{extra}")
+    );
+    replace_overlay(&plan).unwrap();
+    assert_eq!(overlay_count_at(&merged), 1);
+    assert_eq!(fs::read_to_string(merged.join("from-b")).unwrap(), "B");
+    // The new mount shows absolute paths: a second planning needs no guessing.
+    let again = MountTable::read_self()
+        .unwrap()
+        .mount_at(&merged)
+        .unwrap()
+        .clone();
+    assert_eq!(again.super_option("upperdir"), Some(format!("{d}/C/diff")));
+}
+
+/// containerd's overlayfs snapshotter: absolute lowerdirs, rootfs under the bundle.
+#[test]
+fn containerd_style_overlay_is_replaced_in_place() {
+    if !can_mount() {
+        return;
+    }
+    let (_dir, base) = canonical_tempdir();
+    let snapshots = base.join("snapshots");
+    for (n, file) in [("1", "bin-sh"), ("2", "etc-config")] {
+        fs::create_dir_all(snapshots.join(n).join("fs")).unwrap();
+        fs::write(snapshots.join(n).join("fs").join(file), n).unwrap();
+    }
+    for d in ["3/fs", "3/work"] {
+        fs::create_dir_all(snapshots.join(d)).unwrap();
+    }
+    let bundle = base.join("bundle");
+    fs::create_dir_all(bundle.join("rootfs")).unwrap();
+    let s = snapshots.display();
+    let options =
+        format!("index=off,lowerdir={s}/2/fs:{s}/1/fs,upperdir={s}/3/fs,workdir={s}/3/work");
+    let rootfs_path = bundle.join("rootfs");
+    let _guard = mount_from(&base, "overlay", &options, &rootfs_path);
+    fs::write(rootfs_path.join("before"), "1").unwrap();
+
+    let rootfs = locate_rootfs(&bundle, "rootfs").unwrap();
+    assert!(rootfs.is_mount_point);
+    assert_eq!(rootfs.fs_type(), "overlay");
+    assert!(!rootfs.has_context());
+    let plan = remount_plan(plan_rootfs(RootfsLabelMode::Auto, &rootfs, false, LABEL).unwrap());
+    let extra = shown_extra_options(&rootfs_path);
+    assert_eq!(
+        plan.data.data,
+        format!(
+            "lowerdir={s}/2/fs:{s}/1/fs,upperdir={s}/3/fs,workdir={s}/3/work{extra},context=\"{LABEL}\""
+        )
+    );
+
+    let report = replace_overlay(&RemountPlan::for_rootfs(&rootfs, None).unwrap()).unwrap();
+    assert!(report.uncovered <= report.duration);
+    assert_eq!(overlay_count_at(&rootfs_path), 1);
+    for (file, content) in [("bin-sh", "1"), ("etc-config", "2"), ("before", "1")] {
+        assert_eq!(fs::read_to_string(rootfs_path.join(file)).unwrap(), content);
+    }
+    fs::write(rootfs_path.join("after"), "2").unwrap();
+    assert_eq!(
+        fs::read_to_string(snapshots.join("3/fs/after")).unwrap(),
+        "2"
+    );
+}
+
+#[test]
+fn read_only_view_is_left_alone_in_auto_and_replaced_when_asked() {
+    if !can_mount() {
+        return;
+    }
+    let (_dir, base) = canonical_tempdir();
+    for layer in ["a", "b", "rootfs"] {
+        fs::create_dir_all(base.join(layer)).unwrap();
+    }
+    fs::write(base.join("a/file"), "a").unwrap();
+    let target = base.join("rootfs");
+    let b = base.display();
+    let _guard = mount_from(&base, "overlay", &format!("lowerdir={b}/a:{b}/b"), &target);
+    let rootfs = locate_rootfs(&base, "rootfs").unwrap();
+    assert!(rootfs.read_only());
+    let auto = plan_rootfs(RootfsLabelMode::Auto, &rootfs, false, LABEL).unwrap();
+    assert_eq!(auto.strategy(), "none", "{}", auto.describe());
+    let plan = remount_plan(plan_rootfs(RootfsLabelMode::Remount, &rootfs, false, LABEL).unwrap());
+    assert!(plan.data.data.starts_with(&format!("lowerdir={b}/a:{b}/b")));
+    assert!(plan.flags.contains(nix::mount::MsFlags::MS_RELATIME));
+    remount_with_context(&RemountPlan::for_rootfs(&rootfs, None).unwrap()).unwrap();
+    assert_eq!(overlay_count_at(&target), 1);
+    assert_eq!(fs::read_to_string(target.join("file")).unwrap(), "a");
+}
+
+/// Options longer than a page are mounted relative to the layers' common ancestor.
+#[test]
+fn options_longer_than_a_page_mount_from_the_common_ancestor() {
+    if !can_mount() {
+        return;
+    }
+    let (_dir, base) = canonical_tempdir();
+    let layers: Vec<PathBuf> = (0..40).map(|i| base.join(format!("{i:0>90}"))).collect();
+    for (i, layer) in layers.iter().enumerate() {
+        fs::create_dir_all(layer).unwrap();
+        fs::write(layer.join(format!("f{i}")), "x").unwrap();
+    }
+    for d in ["up", "work", "rootfs"] {
+        fs::create_dir_all(base.join(d)).unwrap();
+    }
+    // Mounted relative (absolute would not fit), as docker does.
+    let relative: Vec<String> = (0..40).map(|i| format!("{i:0>90}")).collect();
+    let target = base.join("rootfs");
+    let _guard = mount_from(
+        &base,
+        "overlay",
+        &format!("lowerdir={},upperdir=up,workdir=work", relative.join(":")),
+        &target,
+    );
+    let rootfs = locate_rootfs(&base, "rootfs").unwrap();
+    let plan = remount_plan(plan_rootfs(RootfsLabelMode::Auto, &rootfs, false, LABEL).unwrap());
+    assert_eq!(plan.data.cwd.as_deref(), Some(base.as_path()));
+    assert!(plan
+        .data
+        .data
+        .starts_with(&format!("lowerdir={}:", relative[0])));
+    assert!(plan.data.data.ends_with(&format!(",context=\"{LABEL}\"")));
+    let unlabelled = RemountPlan::for_rootfs(&rootfs, None).unwrap();
+    assert_eq!(unlabelled.data.cwd.as_deref(), Some(base.as_path()));
+    let cwd_before = std::env::current_dir().unwrap();
+    remount_with_context(&unlabelled).unwrap();
+    assert_eq!(std::env::current_dir().unwrap(), cwd_before);
+    assert_eq!(overlay_count_at(&target), 1);
+    assert!(target.join("f0").exists() && target.join("f39").exists());
+}
+
+#[test]
+fn a_second_mount_of_the_same_overlay_stops_the_replacement_and_restores() {
+    if !can_mount() {
+        return;
+    }
+    let (_dir, base) = canonical_tempdir();
+    for d in ["low", "up", "work", "rootfs", "elsewhere"] {
+        fs::create_dir_all(base.join(d)).unwrap();
+    }
+    fs::write(base.join("low/file"), "low").unwrap();
+    let target = base.join("rootfs");
+    let b = base.display();
+    let _guard = mount_from(
+        &base,
+        "overlay",
+        &format!("lowerdir={b}/low,upperdir={b}/up,workdir={b}/work"),
+        &target,
+    );
+    let _bind = bind_mount(&target, &base.join("elsewhere"));
+    let rootfs = locate_rootfs(&base, "rootfs").unwrap();
+    let plan = RemountPlan::for_rootfs(&rootfs, Some(LABEL)).unwrap();
+    let err = remount_with_context(&plan).unwrap_err().to_string();
+    assert!(
+        err.contains("also mounted at") && err.contains("elsewhere") && err.contains("put back"),
+        "{err}"
+    );
+    // The very same superblock is back at the target.
+    let table = MountTable::read_self().unwrap();
+    assert_eq!(table.mount_at(&target).unwrap().device(), plan.device);
+    assert_eq!(overlay_count_at(&target), 1);
+    assert_eq!(fs::read_to_string(target.join("file")).unwrap(), "low");
+}
+
+#[test]
+fn a_busy_rootfs_is_not_touched() {
+    if !can_mount() {
+        return;
+    }
+    let (_dir, base) = canonical_tempdir();
+    for d in ["low", "up", "work", "rootfs"] {
+        fs::create_dir_all(base.join(d)).unwrap();
+    }
+    fs::write(base.join("low/file"), "low").unwrap();
+    let target = base.join("rootfs");
+    let b = base.display();
+    let _guard: MountGuard = mount_from(
+        &base,
+        "overlay",
+        &format!("lowerdir={b}/low,upperdir={b}/up,workdir={b}/work"),
+        &target,
+    );
+    let held = fs::File::open(target.join("file")).unwrap();
+    let rootfs = locate_rootfs(&base, "rootfs").unwrap();
+    let plan = RemountPlan::for_rootfs(&rootfs, None).unwrap();
+    let err = replace_overlay(&plan).unwrap_err().to_string();
+    assert!(err.contains("busy"), "{err}");
+    drop(held);
+    let table = MountTable::read_self().unwrap();
+    assert_eq!(table.mount_at(&target).unwrap().device(), plan.device);
+}
+
+#[test]
+fn a_changed_mount_is_not_replaced() {
+    if !can_mount() {
+        return;
+    }
+    let (_dir, base) = canonical_tempdir();
+    for d in ["low", "up", "work", "rootfs"] {
+        fs::create_dir_all(base.join(d)).unwrap();
+    }
+    fs::create_dir_all(base.join("other")).unwrap();
+    let target = base.join("rootfs");
+    let b = base.display();
+    let guard = mount_from(
+        &base,
+        "overlay",
+        &format!("lowerdir={b}/low,upperdir={b}/up,workdir={b}/work"),
+        &target,
+    );
+    let rootfs = locate_rootfs(&base, "rootfs").unwrap();
+    let plan = RemountPlan::for_rootfs(&rootfs, None).unwrap();
+    drop(guard);
+    let _guard = mount_from(
+        &base,
+        "overlay",
+        &format!("lowerdir={b}/other,upperdir={b}/up,workdir={b}/work"),
+        &target,
+    );
+    let err = replace_overlay(&plan).unwrap_err().to_string();
+    assert!(err.contains("changed since planning"), "{err}");
+}
+
+/// With SELinux active the new overlay shows the label in mountinfo; without it the
+/// kernel refuses `context=` (EINVAL) and the unlabelled overlay is put back.
+#[test]
+fn labelled_remount_applies_the_label_or_puts_the_overlay_back() {
+    if !can_mount() {
+        return;
+    }
+    let (_dir, base) = canonical_tempdir();
+    for d in ["low", "up", "work", "rootfs"] {
+        fs::create_dir_all(base.join(d)).unwrap();
+    }
+    fs::write(base.join("low/file"), "low").unwrap();
+    let target = base.join("rootfs");
+    let b = base.display();
+    let _guard = mount_from(
+        &base,
+        "overlay",
+        &format!("lowerdir={b}/low,upperdir={b}/up,workdir={b}/work"),
+        &target,
+    );
+    let rootfs = locate_rootfs(&base, "rootfs").unwrap();
+    let plan = remount_plan(plan_rootfs(RootfsLabelMode::Auto, &rootfs, false, LABEL).unwrap());
+    let result = remount_with_context(&plan);
+    let table = MountTable::read_self().unwrap();
+    let now = table.mount_at(&target).unwrap();
+    if selinux_active() {
+        result.unwrap();
+        assert_eq!(now.context().as_deref(), Some(LABEL));
+    } else {
+        let err = result.unwrap_err().to_string();
+        assert!(
+            err.contains("Invalid argument") && err.contains("mounted again without a label"),
+            "{err}"
+        );
+        assert_eq!(now.context(), None);
+    }
+    assert_eq!(overlay_count_at(&target), 1);
+    assert_eq!(fs::read_to_string(target.join("file")).unwrap(), "low");
+}
+
+/// A private mount namespace made after the rootfs was mounted keeps a copy that our
+/// umount does not reach: the replacement must stop and put the old mount back.
+#[test]
+fn a_copy_in_another_mount_namespace_stops_the_replacement() {
+    if !can_mount() {
+        return;
+    }
+    let (_dir, base) = canonical_tempdir();
+    for d in ["low", "up", "work", "rootfs"] {
+        fs::create_dir_all(base.join(d)).unwrap();
+    }
+    fs::write(base.join("low/file"), "low").unwrap();
+    let target = base.join("rootfs");
+    let b = base.display();
+    let _guard = mount_from(
+        &base,
+        "overlay",
+        &format!("lowerdir={b}/low,upperdir={b}/up,workdir={b}/work"),
+        &target,
+    );
+    let mut holder = std::process::Command::new("unshare")
+        .args(["--mount", "--propagation", "private", "sleep", "60"])
+        .spawn()
+        .unwrap();
+    let holder_ns = format!("/proc/{}/ns/mnt", holder.id());
+    let own_ns = fs::read_link("/proc/self/ns/mnt").unwrap();
+    while fs::read_link(&holder_ns).map_or(true, |ns| ns == own_ns) {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    let rootfs = locate_rootfs(&base, "rootfs").unwrap();
+    let result = replace_overlay(&RemountPlan::for_rootfs(&rootfs, None).unwrap());
+    holder.kill().unwrap();
+    holder.wait().unwrap();
+    let err = result.unwrap_err().to_string();
+    assert!(
+        err.contains(&format!("mount namespace of pid {}", holder.id()))
+            && err.contains("put back"),
+        "{err}"
+    );
+    assert_eq!(overlay_count_at(&target), 1);
+    assert_eq!(fs::read_to_string(target.join("file")).unwrap(), "low");
+}
