@@ -1,1 +1,339 @@
-//! Decides a container's labels from its spec: which rule applies and what level to keep, share or allocate (pure)
+//! Decides a container's labels from its spec (DESIGN §4, first match wins):
+//!
+//! 1. `run.mcsrun.label=disable`, a privileged spec, or the host's PID/IPC namespace →
+//!    unlabelled (unless the policy labels privileged containers too);
+//! 2. `process.selinuxLabel` already set → kept, its level reserved, a missing
+//!    `mountLabel` filled with the same level (a lone `mountLabel` is treated alike);
+//! 3. `run.mcsrun.level` → that level, reserved;
+//! 4. a Kubernetes container of a labelled sandbox, or a process whose IPC/PID namespace
+//!    it joins → that level, shared;
+//! 5. otherwise a fresh pair from the allocator.
+//!
+//! `run.mcsrun.type` / `run.mcsrun.filetype` replace the process / file type. Pure: what
+//! other containers hold is asked through [`Neighbours`].
+
+use mcs_label::{CategoryRange, Context, LabelError, Level};
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// Annotations mcsrun reads.
+pub mod annotations {
+    pub const LABEL: &str = "run.mcsrun.label";
+    pub const LEVEL: &str = "run.mcsrun.level";
+    pub const TYPE: &str = "run.mcsrun.type";
+    pub const FILE_TYPE: &str = "run.mcsrun.filetype";
+    pub const CRI_CONTAINER_TYPE: &str = "io.kubernetes.cri.container-type";
+    pub const CRI_SANDBOX_ID: &str = "io.kubernetes.cri.sandbox-id";
+    pub const CRIO_CONTAINER_TYPE: &str = "io.kubernetes.cri-o.ContainerType";
+    pub const CRIO_SANDBOX_ID: &str = "io.kubernetes.cri-o.SandboxID";
+}
+
+/// What the decision reads from a spec.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SpecFacts {
+    pub process_label: Option<String>,
+    pub mount_label: Option<String>,
+    pub annotations: BTreeMap<String, String>,
+    /// The spec has the shape of a docker/podman `--privileged` container.
+    pub privileged: bool,
+    /// No PID / IPC namespace of its own: it shares the host's.
+    pub host_pid: bool,
+    pub host_ipc: bool,
+    /// `(type, path)` of every namespace the container joins by path.
+    pub joined_namespaces: Vec<(String, String)>,
+}
+
+/// The host's and the configuration's side of the decision.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Policy {
+    /// `privileged = "label"`: label privileged / host-namespace containers anyway.
+    pub label_privileged: bool,
+    /// Process context without level, e.g. `system_u:system_r:container_t`.
+    pub process_base: Context,
+    /// File context without level, e.g. `system_u:object_r:container_file_t`.
+    pub file_base: Context,
+    /// Where allocated (and annotated) levels must come from.
+    pub range: CategoryRange,
+}
+
+/// Levels other containers hold, as far as the caller can tell.
+pub trait Neighbours {
+    /// Level of the process whose namespace `path` (`/proc/<pid>/ns/<type>`) names.
+    fn namespace_level(&self, path: &str) -> Option<Level>;
+    /// Level held by the Kubernetes sandbox `id`.
+    fn sandbox_level(&self, id: &str) -> Option<Level>;
+}
+
+/// Which rule decided.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rule {
+    DisabledByAnnotation,
+    Privileged,
+    HostNamespace(&'static str),
+    ExistingLabel,
+    LevelAnnotation,
+    Sandbox(String),
+    JoinedNamespace(String),
+    Allocate,
+    /// The engine already mounted the rootfs with `context=` at a level: the process must
+    /// run at that level to use its own files (decided by the caller, which sees mounts).
+    RootfsContext,
+}
+
+impl Rule {
+    /// Short machine-friendly name, used in logs and the allocator's records.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Rule::DisabledByAnnotation => "disabled",
+            Rule::Privileged => "privileged",
+            Rule::HostNamespace(_) => "host-namespace",
+            Rule::ExistingLabel => "existing-label",
+            Rule::LevelAnnotation => "level-annotation",
+            Rule::Sandbox(_) => "sandbox",
+            Rule::JoinedNamespace(_) => "joined-namespace",
+            Rule::Allocate => "allocate",
+            Rule::RootfsContext => "rootfs-context",
+        }
+    }
+}
+
+impl fmt::Display for Rule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Rule::HostNamespace(kind) => write!(f, "host-namespace ({kind})"),
+            Rule::Sandbox(id) => write!(f, "sandbox ({id})"),
+            Rule::JoinedNamespace(path) => write!(f, "joined-namespace ({path})"),
+            other => f.write_str(other.name()),
+        }
+    }
+}
+
+/// Where the level comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LevelChoice {
+    /// A level named by the spec or an annotation: reserve it (shared with any holder).
+    Reserve(Level),
+    /// Hold the same level as a sandbox or a joined process.
+    Share(Level),
+    /// Draw a fresh pair from the allocator.
+    Allocate,
+    /// The kept label has no level: nothing to hold.
+    Nothing,
+}
+
+/// The decided labelling, before the allocator has turned `Allocate` into a level.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LabelPlan {
+    pub rule: Rule,
+    pub level: LevelChoice,
+    /// Process context without level (after `run.mcsrun.type`).
+    pub process_base: Context,
+    /// File context without level (after `run.mcsrun.filetype`).
+    pub file_base: Context,
+    /// A process label the spec already has, kept exactly.
+    pub kept_process_label: Option<Context>,
+    /// A mount label the spec already has, kept exactly.
+    pub kept_mount_label: Option<Context>,
+}
+
+impl LabelPlan {
+    /// Final `(process label, mount label)` once the level is known (`None` only when the
+    /// kept label had no level).
+    pub fn labels(&self, level: Option<&Level>) -> (Context, Context) {
+        let with = |base: &Context| match level {
+            Some(l) => base.with_level(*l),
+            None => base.clone(),
+        };
+        let mount_level = level.map(|l| Level::single(*l.low()));
+        let process = self
+            .kept_process_label
+            .clone()
+            .unwrap_or_else(|| with(&self.process_base));
+        let mount = self
+            .kept_mount_label
+            .clone()
+            .unwrap_or_else(|| match &mount_level {
+                Some(l) => self.file_base.with_level(*l),
+                None => self.file_base.clone(),
+            });
+        (process, mount)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    /// Leave the spec's labels as they are; hold no level.
+    Unlabelled(Rule),
+    Labelled(Box<LabelPlan>),
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum DecisionError {
+    #[error("config.json: {field}: {source}")]
+    BadLabel {
+        field: &'static str,
+        #[source]
+        source: LabelError,
+    },
+    #[error("config.json: annotations.{key}: {why}")]
+    BadAnnotation { key: &'static str, why: String },
+}
+
+/// Decides the container's labels. See the module docs for the rules.
+pub fn decide(
+    spec: &SpecFacts,
+    policy: &Policy,
+    neighbours: &dyn Neighbours,
+) -> Result<Decision, DecisionError> {
+    use annotations as a;
+    let annotation = |k: &str| spec.annotations.get(k).map(String::as_str);
+
+    if let Some(v) = annotation(a::LABEL) {
+        match v {
+            "disable" => return Ok(Decision::Unlabelled(Rule::DisabledByAnnotation)),
+            "" | "enable" => {}
+            other => {
+                return Err(DecisionError::BadAnnotation {
+                    key: a::LABEL,
+                    why: format!("\"{other}\" is not disable or enable"),
+                })
+            }
+        }
+    }
+    if !policy.label_privileged {
+        if spec.privileged {
+            return Ok(Decision::Unlabelled(Rule::Privileged));
+        }
+        if spec.host_pid {
+            return Ok(Decision::Unlabelled(Rule::HostNamespace("pid")));
+        }
+        if spec.host_ipc {
+            return Ok(Decision::Unlabelled(Rule::HostNamespace("ipc")));
+        }
+    }
+
+    let process_base = match annotation(a::TYPE) {
+        Some(t) => policy
+            .process_base
+            .with_type(t)
+            .map_err(|e| bad_annotation(a::TYPE, e))?,
+        None => policy.process_base.clone(),
+    };
+    let file_base = match annotation(a::FILE_TYPE) {
+        Some(t) => policy
+            .file_base
+            .with_type(t)
+            .map_err(|e| bad_annotation(a::FILE_TYPE, e))?,
+        None => policy.file_base.clone(),
+    };
+    let plan = |rule, level| LabelPlan {
+        rule,
+        level,
+        process_base: process_base.clone(),
+        file_base: file_base.clone(),
+        kept_process_label: None,
+        kept_mount_label: None,
+    };
+
+    let kept_process = parse_label(spec.process_label.as_deref(), "process.selinuxLabel")?;
+    let kept_mount = parse_label(spec.mount_label.as_deref(), "linux.mountLabel")?;
+    if kept_process.is_some() || kept_mount.is_some() {
+        let level = kept_process
+            .as_ref()
+            .or(kept_mount.as_ref())
+            .and_then(|c| c.level().cloned());
+        let mut p = plan(
+            Rule::ExistingLabel,
+            level.map_or(LevelChoice::Nothing, LevelChoice::Reserve),
+        );
+        p.kept_process_label = kept_process;
+        p.kept_mount_label = kept_mount;
+        return Ok(Decision::Labelled(Box::new(p)));
+    }
+
+    if let Some(text) = annotation(a::LEVEL) {
+        let level = Level::parse(text).map_err(|e| bad_annotation(a::LEVEL, e))?;
+        check_in_range(&level, &policy.range)?;
+        return Ok(Decision::Labelled(Box::new(plan(
+            Rule::LevelAnnotation,
+            LevelChoice::Reserve(level),
+        ))));
+    }
+
+    if let Some(sandbox) = kubernetes_sandbox(&spec.annotations) {
+        if let Some(level) = neighbours.sandbox_level(sandbox) {
+            return Ok(Decision::Labelled(Box::new(plan(
+                Rule::Sandbox(sandbox.to_string()),
+                LevelChoice::Share(level),
+            ))));
+        }
+    }
+    for (kind, path) in &spec.joined_namespaces {
+        if kind != "ipc" && kind != "pid" {
+            continue;
+        }
+        if let Some(level) = neighbours.namespace_level(path) {
+            if level.is_single() && !level.low().categories.is_empty() {
+                return Ok(Decision::Labelled(Box::new(plan(
+                    Rule::JoinedNamespace(path.clone()),
+                    LevelChoice::Share(level),
+                ))));
+            }
+        }
+    }
+    Ok(Decision::Labelled(Box::new(plan(
+        Rule::Allocate,
+        LevelChoice::Allocate,
+    ))))
+}
+
+/// The sandbox id of a Kubernetes container (not of the sandbox itself), CRI or CRI-O.
+pub fn kubernetes_sandbox(annotations: &BTreeMap<String, String>) -> Option<&str> {
+    use self::annotations as a;
+    for (type_key, id_key) in [
+        (a::CRI_CONTAINER_TYPE, a::CRI_SANDBOX_ID),
+        (a::CRIO_CONTAINER_TYPE, a::CRIO_SANDBOX_ID),
+    ] {
+        if annotations.get(type_key).map(String::as_str) == Some("container") {
+            if let Some(id) = annotations.get(id_key).filter(|id| !id.is_empty()) {
+                return Some(id);
+            }
+        }
+    }
+    None
+}
+
+fn parse_label(text: Option<&str>, field: &'static str) -> Result<Option<Context>, DecisionError> {
+    match text {
+        None | Some("") => Ok(None),
+        Some(t) => Context::parse(t)
+            .map(Some)
+            .map_err(|source| DecisionError::BadLabel { field, source }),
+    }
+}
+
+fn bad_annotation(key: &'static str, e: LabelError) -> DecisionError {
+    DecisionError::BadAnnotation {
+        key,
+        why: e.to_string(),
+    }
+}
+
+fn check_in_range(level: &Level, range: &CategoryRange) -> Result<(), DecisionError> {
+    let outside = level
+        .high()
+        .categories
+        .iter()
+        .chain(level.low().categories.iter())
+        .find(|c| !range.contains(*c));
+    match outside {
+        Some(c) => Err(DecisionError::BadAnnotation {
+            key: annotations::LEVEL,
+            why: format!("{c} is outside the configured categories {range}"),
+        }),
+        None => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests;

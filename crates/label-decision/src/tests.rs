@@ -1,0 +1,393 @@
+//! Rule-by-rule tests of the decision, plus properties that hold for any spec.
+
+use super::*;
+use proptest::prelude::*;
+use std::collections::HashMap;
+
+#[derive(Default)]
+struct FakeNeighbours {
+    sandboxes: HashMap<String, Level>,
+    namespaces: HashMap<String, Level>,
+}
+
+impl Neighbours for FakeNeighbours {
+    fn namespace_level(&self, path: &str) -> Option<Level> {
+        self.namespaces.get(path).cloned()
+    }
+    fn sandbox_level(&self, id: &str) -> Option<Level> {
+        self.sandboxes.get(id).cloned()
+    }
+}
+
+fn policy() -> Policy {
+    Policy {
+        label_privileged: false,
+        process_base: Context::parse("system_u:system_r:container_t").unwrap(),
+        file_base: Context::parse("system_u:object_r:container_file_t").unwrap(),
+        range: CategoryRange::parse("c0.c1023").unwrap(),
+    }
+}
+
+fn level(s: &str) -> Level {
+    Level::parse(s).unwrap()
+}
+
+fn spec_with(annotations: &[(&str, &str)]) -> SpecFacts {
+    SpecFacts {
+        annotations: annotations
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        ..Default::default()
+    }
+}
+
+fn labelled(d: Decision) -> LabelPlan {
+    match d {
+        Decision::Labelled(p) => *p,
+        other => panic!("expected a label plan, got {other:?}"),
+    }
+}
+
+fn none() -> FakeNeighbours {
+    FakeNeighbours::default()
+}
+
+#[test]
+fn plain_spec_allocates_container_types() {
+    let p = labelled(decide(&SpecFacts::default(), &policy(), &none()).unwrap());
+    assert_eq!(p.rule, Rule::Allocate);
+    assert_eq!(p.level, LevelChoice::Allocate);
+    let (proc_label, mount) = p.labels(Some(&level("s0:c4,c9")));
+    assert_eq!(
+        proc_label.to_string(),
+        "system_u:system_r:container_t:s0:c4,c9"
+    );
+    assert_eq!(
+        mount.to_string(),
+        "system_u:object_r:container_file_t:s0:c4,c9"
+    );
+}
+
+#[test]
+fn disable_annotation_wins_over_everything() {
+    let mut s = spec_with(&[
+        ("run.mcsrun.label", "disable"),
+        ("run.mcsrun.level", "s0:c1,c2"),
+    ]);
+    s.process_label = Some("system_u:system_r:container_t:s0:c1,c2".into());
+    assert_eq!(
+        decide(&s, &policy(), &none()).unwrap(),
+        Decision::Unlabelled(Rule::DisabledByAnnotation)
+    );
+    let e = decide(
+        &spec_with(&[("run.mcsrun.label", "off")]),
+        &policy(),
+        &none(),
+    )
+    .unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "config.json: annotations.run.mcsrun.label: \"off\" is not disable or enable"
+    );
+}
+
+#[test]
+fn privileged_and_host_namespaces_stay_unlabelled_unless_policy_says_label() {
+    let priv_spec = SpecFacts {
+        privileged: true,
+        ..Default::default()
+    };
+    let pid = SpecFacts {
+        host_pid: true,
+        ..Default::default()
+    };
+    let ipc = SpecFacts {
+        host_ipc: true,
+        ..Default::default()
+    };
+    assert_eq!(
+        decide(&priv_spec, &policy(), &none()).unwrap(),
+        Decision::Unlabelled(Rule::Privileged)
+    );
+    assert_eq!(
+        decide(&pid, &policy(), &none()).unwrap(),
+        Decision::Unlabelled(Rule::HostNamespace("pid"))
+    );
+    assert_eq!(
+        decide(&ipc, &policy(), &none()).unwrap(),
+        Decision::Unlabelled(Rule::HostNamespace("ipc"))
+    );
+    let label_all = Policy {
+        label_privileged: true,
+        ..policy()
+    };
+    for s in [priv_spec, pid, ipc] {
+        assert_eq!(
+            labelled(decide(&s, &label_all, &none()).unwrap()).rule,
+            Rule::Allocate
+        );
+    }
+}
+
+#[test]
+fn existing_label_is_kept_and_mount_label_filled() {
+    let s = SpecFacts {
+        process_label: Some("system_u:system_r:spc_t:s0:c3,c7".into()),
+        ..Default::default()
+    };
+    let p = labelled(decide(&s, &policy(), &none()).unwrap());
+    assert_eq!(p.rule, Rule::ExistingLabel);
+    assert_eq!(p.level, LevelChoice::Reserve(level("s0:c3,c7")));
+    let (proc_label, mount) = p.labels(Some(&level("s0:c3,c7")));
+    assert_eq!(proc_label.to_string(), "system_u:system_r:spc_t:s0:c3,c7");
+    assert_eq!(
+        mount.to_string(),
+        "system_u:object_r:container_file_t:s0:c3,c7"
+    );
+}
+
+#[test]
+fn existing_ranged_label_gives_mount_its_low_level() {
+    let s = SpecFacts {
+        process_label: Some("u:r:t:s0-s0:c0.c1023".into()),
+        ..Default::default()
+    };
+    let p = labelled(decide(&s, &policy(), &none()).unwrap());
+    let LevelChoice::Reserve(l) = &p.level else {
+        panic!("{:?}", p.level)
+    };
+    let (proc_label, mount) = p.labels(Some(l));
+    assert_eq!(proc_label.to_string(), "u:r:t:s0-s0:c0.c1023");
+    assert_eq!(mount.to_string(), "system_u:object_r:container_file_t:s0");
+}
+
+#[test]
+fn existing_mount_label_alone_sets_the_level() {
+    let s = SpecFacts {
+        mount_label: Some("system_u:object_r:container_file_t:s0:c5,c6".into()),
+        ..Default::default()
+    };
+    let p = labelled(decide(&s, &policy(), &none()).unwrap());
+    assert_eq!(p.level, LevelChoice::Reserve(level("s0:c5,c6")));
+    let (proc_label, mount) = p.labels(Some(&level("s0:c5,c6")));
+    assert_eq!(
+        proc_label.to_string(),
+        "system_u:system_r:container_t:s0:c5,c6"
+    );
+    assert_eq!(
+        mount.to_string(),
+        "system_u:object_r:container_file_t:s0:c5,c6"
+    );
+}
+
+#[test]
+fn label_without_level_holds_nothing() {
+    let s = SpecFacts {
+        process_label: Some("u:r:t".into()),
+        ..Default::default()
+    };
+    let p = labelled(decide(&s, &policy(), &none()).unwrap());
+    assert_eq!(p.level, LevelChoice::Nothing);
+    let (proc_label, mount) = p.labels(None);
+    assert_eq!(proc_label.to_string(), "u:r:t");
+    assert_eq!(mount.to_string(), "system_u:object_r:container_file_t");
+}
+
+#[test]
+fn malformed_existing_labels_name_the_field() {
+    let s = SpecFacts {
+        process_label: Some("system_u:system_r:container_t:s0:c5,c2".into()),
+        ..Default::default()
+    };
+    let e = decide(&s, &policy(), &none()).unwrap_err().to_string();
+    assert!(e.starts_with("config.json: process.selinuxLabel: "), "{e}");
+    assert!(e.contains("out of order"), "{e}");
+    let s = SpecFacts {
+        mount_label: Some("junk".into()),
+        ..Default::default()
+    };
+    let e = decide(&s, &policy(), &none()).unwrap_err().to_string();
+    assert!(e.starts_with("config.json: linux.mountLabel: "), "{e}");
+}
+
+#[test]
+fn level_annotation_is_reserved_and_checked_against_the_range() {
+    let p = labelled(
+        decide(
+            &spec_with(&[("run.mcsrun.level", "s0:c1,c2")]),
+            &policy(),
+            &none(),
+        )
+        .unwrap(),
+    );
+    assert_eq!(p.rule, Rule::LevelAnnotation);
+    assert_eq!(p.level, LevelChoice::Reserve(level("s0:c1,c2")));
+
+    let e = decide(
+        &spec_with(&[("run.mcsrun.level", "s0:c1024")]),
+        &policy(),
+        &none(),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.starts_with("config.json: annotations.run.mcsrun.level: "),
+        "{e}"
+    );
+    assert!(e.contains("c1024"), "{e}");
+    let narrow = Policy {
+        range: CategoryRange::parse("c0.c9").unwrap(),
+        ..policy()
+    };
+    let e = decide(
+        &spec_with(&[("run.mcsrun.level", "s0:c1,c20")]),
+        &narrow,
+        &none(),
+    )
+    .unwrap_err()
+    .to_string();
+    assert_eq!(
+        e,
+        "config.json: annotations.run.mcsrun.level: c20 is outside the configured categories c0.c9"
+    );
+}
+
+#[test]
+fn type_annotations_replace_types() {
+    let s = spec_with(&[
+        ("run.mcsrun.type", "spc_t"),
+        ("run.mcsrun.filetype", "container_ro_file_t"),
+    ]);
+    let p = labelled(decide(&s, &policy(), &none()).unwrap());
+    let (proc_label, mount) = p.labels(Some(&level("s0:c1,c2")));
+    assert_eq!(proc_label.to_string(), "system_u:system_r:spc_t:s0:c1,c2");
+    assert_eq!(
+        mount.to_string(),
+        "system_u:object_r:container_ro_file_t:s0:c1,c2"
+    );
+    let e = decide(
+        &spec_with(&[("run.mcsrun.type", "bad type")]),
+        &policy(),
+        &none(),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.starts_with("config.json: annotations.run.mcsrun.type: "),
+        "{e}"
+    );
+}
+
+#[test]
+fn cri_container_shares_its_sandbox_level() {
+    let mut n = none();
+    n.sandboxes.insert("sb1".into(), level("s0:c8,c9"));
+    let s = spec_with(&[
+        ("io.kubernetes.cri.container-type", "container"),
+        ("io.kubernetes.cri.sandbox-id", "sb1"),
+    ]);
+    let p = labelled(decide(&s, &policy(), &n).unwrap());
+    assert_eq!(p.rule, Rule::Sandbox("sb1".into()));
+    assert_eq!(p.level, LevelChoice::Share(level("s0:c8,c9")));
+
+    // The sandbox itself allocates.
+    let s = spec_with(&[
+        ("io.kubernetes.cri.container-type", "sandbox"),
+        ("io.kubernetes.cri.sandbox-id", "sb1"),
+    ]);
+    assert_eq!(
+        labelled(decide(&s, &policy(), &n).unwrap()).rule,
+        Rule::Allocate
+    );
+
+    // CRI-O spelling.
+    let s = spec_with(&[
+        ("io.kubernetes.cri-o.ContainerType", "container"),
+        ("io.kubernetes.cri-o.SandboxID", "sb1"),
+    ]);
+    assert_eq!(
+        labelled(decide(&s, &policy(), &n).unwrap()).rule,
+        Rule::Sandbox("sb1".into())
+    );
+
+    // An unknown sandbox falls through to allocation.
+    let s = spec_with(&[
+        ("io.kubernetes.cri.container-type", "container"),
+        ("io.kubernetes.cri.sandbox-id", "other"),
+    ]);
+    assert_eq!(
+        labelled(decide(&s, &policy(), &n).unwrap()).rule,
+        Rule::Allocate
+    );
+}
+
+#[test]
+fn joined_ipc_namespace_shares_a_labelled_process_level() {
+    let mut n = none();
+    n.namespaces
+        .insert("/proc/42/ns/ipc".into(), level("s0:c1,c5"));
+    n.namespaces
+        .insert("/proc/1/ns/ipc".into(), level("s0-s0:c0.c1023"));
+    let s = SpecFacts {
+        joined_namespaces: vec![("ipc".into(), "/proc/42/ns/ipc".into())],
+        ..Default::default()
+    };
+    let p = labelled(decide(&s, &policy(), &n).unwrap());
+    assert_eq!(p.rule, Rule::JoinedNamespace("/proc/42/ns/ipc".into()));
+    assert_eq!(p.level, LevelChoice::Share(level("s0:c1,c5")));
+
+    // A ranged (unconfined) process or a network namespace is no reason to share.
+    for (kind, path) in [("ipc", "/proc/1/ns/ipc"), ("network", "/proc/42/ns/ipc")] {
+        let s = SpecFacts {
+            joined_namespaces: vec![(kind.into(), path.into())],
+            ..Default::default()
+        };
+        assert_eq!(
+            labelled(decide(&s, &policy(), &n).unwrap()).rule,
+            Rule::Allocate
+        );
+    }
+}
+
+#[test]
+fn rule_names_are_stable() {
+    assert_eq!(Rule::Sandbox("x".into()).to_string(), "sandbox (x)");
+    assert_eq!(Rule::Allocate.name(), "allocate");
+    assert_eq!(
+        Rule::HostNamespace("pid").to_string(),
+        "host-namespace (pid)"
+    );
+}
+
+fn arb_pair() -> impl Strategy<Value = (u16, u16)> {
+    (0u16..1023).prop_flat_map(|a| (Just(a), (a + 1)..1024))
+}
+
+proptest! {
+    /// Whatever else the spec says, an existing valid label is kept exactly and its level
+    /// reserved, unless the container is exempt from labelling.
+    #[test]
+    fn existing_label_always_kept((a, b) in arb_pair(), annotated in proptest::option::of(arb_pair())) {
+        let label = format!("system_u:system_r:container_t:s0:c{a},c{b}");
+        let mut s = SpecFacts { process_label: Some(label.clone()), ..Default::default() };
+        if let Some((x, y)) = annotated {
+            s.annotations.insert("run.mcsrun.level".into(), format!("s0:c{x},c{y}"));
+        }
+        let p = labelled(decide(&s, &policy(), &none()).unwrap());
+        let l = level(&format!("s0:c{a},c{b}"));
+        prop_assert_eq!(&p.level, &LevelChoice::Reserve(l));
+        let (proc_label, mount) = p.labels(Some(&l));
+        prop_assert_eq!(proc_label.to_string(), label);
+        prop_assert_eq!(mount.level(), Some(&l));
+    }
+
+    /// The process and mount labels always carry the same level.
+    #[test]
+    fn labels_share_one_level((a, b) in arb_pair()) {
+        let p = labelled(decide(&SpecFacts::default(), &policy(), &none()).unwrap());
+        let l = level(&format!("s0:c{a},c{b}"));
+        let (proc_label, mount) = p.labels(Some(&l));
+        prop_assert_eq!(proc_label.level(), mount.level());
+    }
+}
