@@ -1,0 +1,259 @@
+//! `mcsctl`: the administrator's view of the allocator — `status`, `list`, `inspect`,
+//! `gc` — each human-readable by default and JSON with `--json`.
+
+use clap::{Args, Parser, Subcommand};
+use mcs_alloc::{runtime_state_exists, Record, Store};
+use mcsrun_settings::{FlagOverrides, Settings};
+use serde_json::{json, Value};
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use crate::runlog::DecisionLog;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "mcsctl",
+    version,
+    about = "Inspect and reclaim the SELinux MCS levels mcsrun holds"
+)]
+struct Cli {
+    /// mcsrun config file (default /etc/mcsrun/config.toml, env MCSRUN_CONFIG).
+    #[arg(long, global = true, visible_alias = "mcs-config", value_name = "PATH")]
+    config: Option<OsString>,
+    /// Allocator state dir (default from config / MCSRUN_STATE_DIR, else /run/mcsrun).
+    #[arg(long, global = true, value_name = "DIR")]
+    state_dir: Option<OsString>,
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand, Debug)]
+enum Cmd {
+    /// SELinux state, policy, runtime, state dir and level counts.
+    #[command(visible_alias = "doctor")]
+    Status(Output),
+    /// Every level held: level, owner (runtime root + id), bundle, age, alive.
+    List(Output),
+    /// The level(s) held by one container.
+    Inspect {
+        /// Container id.
+        id: String,
+        /// Only the owner under this runtime root.
+        #[arg(long)]
+        root: Option<PathBuf>,
+        #[command(flatten)]
+        out: Output,
+    },
+    /// Release levels of containers whose runtime state is gone.
+    Gc {
+        /// Grace period in seconds (default: gc_grace_seconds from config, 60).
+        #[arg(long, value_name = "SECONDS")]
+        grace_seconds: Option<u64>,
+        #[command(flatten)]
+        out: Output,
+    },
+}
+
+#[derive(Args, Debug, Clone, Copy)]
+struct Output {
+    /// Print JSON for scripts.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Runs mcsctl with full argv (including argv[0]); returns the exit code.
+pub fn main(args: Vec<OsString>) -> i32 {
+    let cli = match Cli::try_parse_from(args) {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() { 2 } else { 0 };
+        }
+    };
+    match run(cli) {
+        Ok(code) => code,
+        Err(msg) => {
+            eprintln!("mcsctl: {}", crate::runlog::one_line(&msg));
+            1
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<i32, String> {
+    let flags = FlagOverrides {
+        config: cli.config.clone(),
+        state_dir: cli.state_dir.clone(),
+        ..Default::default()
+    };
+    let settings = Settings::load_from_process(&flags).map_err(|e| e.to_string())?;
+    match cli.command {
+        Cmd::Status(out) => crate::status::run(&settings, out.json),
+        Cmd::List(out) => {
+            let records = open_store(&settings)?
+                .map_or(Ok(vec![]), |s| s.list().map_err(|e| e.to_string()))?;
+            print_records(&records, out.json);
+            Ok(0)
+        }
+        Cmd::Inspect { id, root, out } => {
+            let records: Vec<Record> = match open_store(&settings)? {
+                None => vec![],
+                Some(s) => s
+                    .list()
+                    .map_err(|e| e.to_string())?
+                    .into_iter()
+                    .filter(|r| r.owner.id() == id)
+                    .filter(|r| root.as_ref().is_none_or(|root| r.owner.root() == root))
+                    .collect(),
+            };
+            if records.is_empty() {
+                return Err(format!("no MCS level is held by container {id:?}"));
+            }
+            if out.json && records.len() == 1 {
+                println!("{}", record_json(&records[0], now_secs()));
+            } else {
+                print_records(&records, out.json);
+            }
+            Ok(0)
+        }
+        Cmd::Gc { grace_seconds, out } => {
+            let grace = grace_seconds.map_or(settings.gc_grace, Duration::from_secs);
+            let Some(store) = open_store(&settings)? else {
+                print_gc(&mcs_alloc::GcReport::default(), out.json);
+                return Ok(0);
+            };
+            let log = DecisionLog::new(settings.log_file.clone());
+            let report = crate::gc::collect(&store, grace, &log).map_err(|e| e.to_string())?;
+            print_gc(&report, out.json);
+            Ok(0)
+        }
+    }
+}
+
+/// The store, or `None` when its directory does not exist (nothing was ever held).
+pub fn open_store(settings: &Settings) -> Result<Option<Store>, String> {
+    if std::fs::symlink_metadata(&settings.state_dir).is_err() {
+        return Ok(None);
+    }
+    Store::open(&settings.state_dir)
+        .map(Some)
+        .map_err(|e| e.to_string())
+}
+
+pub fn now_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// One record as the JSON object `mcsctl list --json` prints.
+pub fn record_json(r: &Record, now: u64) -> Value {
+    json!({
+        "id": r.owner.id(),
+        "root": r.owner.root().display().to_string(),
+        "level": r.level,
+        "bundle": r.bundle.display().to_string(),
+        "created": r.created,
+        "age_seconds": now.saturating_sub(r.created),
+        "alive": runtime_state_exists(&r.owner),
+        "rule": r.rule,
+        "shared": r.shared,
+        "pid": r.pid,
+    })
+}
+
+fn print_records(records: &[Record], json: bool) {
+    let now = now_secs();
+    if json {
+        let all: Vec<Value> = records.iter().map(|r| record_json(r, now)).collect();
+        println!("{}", Value::Array(all));
+        return;
+    }
+    println!(
+        "{:<16} {:<24} {:<12} {:>8} {:<5} {:<16} BUNDLE",
+        "LEVEL", "ID", "ROOT", "AGE", "ALIVE", "RULE"
+    );
+    for r in records {
+        println!(
+            "{:<16} {:<24} {:<12} {:>8} {:<5} {:<16} {}",
+            r.level,
+            r.owner.id(),
+            r.owner.root().display(),
+            human_age(now.saturating_sub(r.created)),
+            if runtime_state_exists(&r.owner) {
+                "yes"
+            } else {
+                "no"
+            },
+            if r.shared {
+                format!("{} (shared)", r.rule)
+            } else {
+                r.rule.clone()
+            },
+            r.bundle.display()
+        );
+    }
+}
+
+fn print_gc(report: &mcs_alloc::GcReport, json: bool) {
+    if json {
+        println!(
+            "{}",
+            json!({
+                "examined": report.examined, "released": report.released,
+                "debris_removed": report.debris_removed, "repaired": report.repaired,
+                "busy": report.busy,
+            })
+        );
+    } else {
+        println!(
+            "examined {} holds, released {}, removed {} debris, repaired {}, {} busy",
+            report.examined, report.released, report.debris_removed, report.repaired, report.busy
+        );
+    }
+}
+
+/// `95` → `1m35s`.
+pub fn human_age(secs: u64) -> String {
+    match secs {
+        s if s < 60 => format!("{s}s"),
+        s if s < 3600 => format!("{}m{}s", s / 60, s % 60),
+        s if s < 86_400 => format!("{}h{}m", s / 3600, s % 3600 / 60),
+        s => format!("{}d{}h", s / 86_400, s % 86_400 / 3600),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ages_read_well() {
+        assert_eq!(human_age(5), "5s");
+        assert_eq!(human_age(95), "1m35s");
+        assert_eq!(human_age(7322), "2h2m");
+        assert_eq!(human_age(90_000), "1d1h");
+    }
+
+    #[test]
+    fn cli_parses_every_command() {
+        for argv in [
+            vec!["mcsctl", "list", "--json"],
+            vec!["mcsctl", "--state-dir", "/x", "status"],
+            vec!["mcsctl", "doctor", "--json"],
+            vec!["mcsctl", "inspect", "abc", "--root", "/run/runc"],
+            vec![
+                "mcsctl",
+                "gc",
+                "--grace-seconds",
+                "0",
+                "--json",
+                "--state-dir",
+                "/y",
+            ],
+        ] {
+            Cli::try_parse_from(argv.clone()).unwrap_or_else(|e| panic!("{argv:?}: {e}"));
+        }
+        assert!(Cli::try_parse_from(["mcsctl", "bogus"]).is_err());
+    }
+}
