@@ -5,6 +5,7 @@
 use label_decision::{decide, Decision, LabelPlan, LevelChoice, Neighbours, Policy, SpecFacts};
 use mcs_alloc::{AllocError, Owner, OwnerMeta, Store};
 use mcs_label::{CategoryRange, Context, Level, Sensitivity};
+use mcsrun_settings::LogLevel;
 use oci_bundle::{Bundle, ConfigDoc};
 use runc_argv::Command;
 use selinux_host::TypeOverrides;
@@ -41,7 +42,7 @@ pub fn prepare(ctx: &CallContext, command: &Command) -> Result<(), String> {
     let plan = match decide(&facts, &policy, &neighbours).map_err(|e| e.to_string())? {
         Decision::Unlabelled(rule) => {
             ctx.decisions.event(
-                "info",
+                LogLevel::Info,
                 "decide",
                 json!({
                     "id": owner.id(), "root": owner.root().display().to_string(),
@@ -79,7 +80,7 @@ pub fn prepare(ctx: &CallContext, command: &Command) -> Result<(), String> {
     crate::gc::collect_if_due(&store, ctx.settings.gc_grace, &ctx.decisions);
     let (process, mount) = plan.labels(level.as_ref());
     ctx.decisions.event(
-        "info",
+        LogLevel::Info,
         "decide",
         json!({
             "id": owner.id(), "root": owner.root().display().to_string(),

@@ -1,6 +1,7 @@
 //! `delete`: run the runtime, and once it has deleted the container, give its level back.
 //! The exit status is always the runtime's; a store problem never fails a delete.
 
+use mcsrun_settings::LogLevel;
 use runc_argv::Command;
 use serde_json::json;
 use std::ffi::OsString;
@@ -28,7 +29,7 @@ pub fn run(ctx: &CallContext, command: &Command, args: &[OsString]) -> ! {
             );
             let _ = writeln!(std::io::stderr(), "{msg}");
             ctx.decisions.event(
-                "warn",
+                LogLevel::Warn,
                 "release",
                 json!({"id": id.to_string_lossy(), "error": msg}),
             );
@@ -43,8 +44,7 @@ fn release(ctx: &CallContext, id: &OsString) -> Result<(), mcs_alloc::AllocError
     };
     let owner = store::owner(ctx, id)?;
     if let Some(level) = store.release(&owner)? {
-        ctx.decisions.event(
-            "info",
+        ctx.decisions.event(LogLevel::Info,
             "release",
             json!({"id": owner.id(), "root": owner.root().display().to_string(), "mcs_level": level}),
         );

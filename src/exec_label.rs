@@ -3,6 +3,7 @@
 //! `--process-label L` is added to the runtime's arguments. In dry-run the label is only
 //! logged.
 
+use mcsrun_settings::LogLevel;
 use oci_bundle::{Bundle, ProcessFile};
 use runc_argv::Command;
 use serde_json::json;
@@ -51,7 +52,7 @@ pub fn prepare(ctx: &CallContext, command: &Command) -> Result<Vec<OsString>, St
         None if command.process_label.is_some() || !applied => vec![],
         None => vec!["--process-label".into(), label.clone().into()],
     };
-    ctx.decisions.event("info", "exec", event);
+    ctx.decisions.event(LogLevel::Info, "exec", event);
     Ok(extra)
 }
 

@@ -73,7 +73,7 @@ pub fn main(args: Vec<OsString>) -> ! {
         .unwrap_or_else(|e| fail(&runtime_log, e));
     let runtime_root = runtime_root(&inv, &runtime);
     let ctx = CallContext {
-        decisions: DecisionLog::new(settings.log_file.clone()),
+        decisions: DecisionLog::new(settings.log_file.clone(), settings.log_level),
         settings,
         runtime,
         runtime_root,

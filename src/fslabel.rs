@@ -8,6 +8,7 @@ use fs_label::{
     RelabelOptions, RootfsInfo, RootfsLabelMode, SpecMount,
 };
 use mcs_label::{Context, Level};
+use mcsrun_settings::LogLevel;
 use mcsrun_settings::RootfsLabelMode as Setting;
 use oci_bundle::ConfigDoc;
 use serde_json::json;
@@ -97,7 +98,7 @@ pub fn label_files(
             _ => {}
         }
         event["duration_ms"] = json!(started.elapsed().as_secs_f64() * 1000.0);
-        ctx.decisions.event("info", "rootfs", event);
+        ctx.decisions.event(LogLevel::Info, "rootfs", event);
     }
 
     let mounts: Vec<SpecMount> = doc
@@ -115,7 +116,7 @@ pub fn label_files(
     for volume in &volumes.relabels {
         let report = volume.apply(&relabel_options).map_err(|e| e.to_string())?;
         ctx.decisions.event(
-            "info",
+            LogLevel::Info,
             "volume",
             json!({
                 "action": volume.describe(), "dry_run": dry_run,

@@ -2,6 +2,7 @@
 //! allocation finds the range full, and by itself at most once per grace period on create.
 
 use mcs_alloc::{runtime_state_exists, GcReport, Store};
+use mcsrun_settings::LogLevel;
 use serde_json::json;
 use std::fs;
 use std::time::{Duration, SystemTime};
@@ -20,7 +21,7 @@ pub fn collect(
     let report = store.gc(SystemTime::now(), grace, runtime_state_exists)?;
     if report.released > 0 || report.debris_removed > 0 || report.repaired > 0 {
         log.event(
-            "info",
+            LogLevel::Info,
             "gc",
             json!({
                 "examined": report.examined, "released": report.released,
@@ -49,6 +50,6 @@ pub fn collect_if_due(store: &Store, grace: Duration, log: &DecisionLog) {
         return;
     }
     if let Err(e) = collect(store, grace, log) {
-        log.event("warn", "gc", json!({"error": e.to_string()}));
+        log.event(LogLevel::Warn, "gc", json!({"error": e.to_string()}));
     }
 }

@@ -122,7 +122,7 @@ fn run(cli: Cli) -> Result<i32, String> {
                 print_gc(&mcs_alloc::GcReport::default(), out.json);
                 return Ok(0);
             };
-            let log = DecisionLog::new(settings.log_file.clone());
+            let log = DecisionLog::new(settings.log_file.clone(), settings.log_level);
             let report = crate::gc::collect(&store, grace, &log).map_err(|e| e.to_string())?;
             print_gc(&report, out.json);
             Ok(0)

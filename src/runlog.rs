@@ -2,6 +2,7 @@
 //! `--log`, the same message in runc's log format (JSON or logrus text) so containerd
 //! shows it as the create error; decisions as JSON lines in the configured `log_file`.
 
+use mcsrun_settings::LogLevel;
 use serde_json::{json, Map, Value};
 use std::fs::OpenOptions;
 use std::io::Write;
@@ -98,23 +99,25 @@ fn append(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 #[derive(Debug, Clone, Default)]
 pub struct DecisionLog {
     path: Option<PathBuf>,
+    threshold: LogLevel,
 }
 
 impl DecisionLog {
-    pub fn new(path: Option<PathBuf>) -> DecisionLog {
-        DecisionLog { path }
+    /// Logs to `path` (when set) the events at `threshold` or more severe.
+    pub fn new(path: Option<PathBuf>, threshold: LogLevel) -> DecisionLog {
+        DecisionLog { path, threshold }
     }
 
-    pub fn enabled(&self) -> bool {
-        self.path.is_some()
-    }
-
-    /// Writes `{"time":…,"level":…,"event":…, fields…}`; silent when no log file is set.
-    pub fn event(&self, level: &str, event: &str, fields: Value) {
+    /// Writes `{"time":…,"level":…,"event":…, fields…}`; silent when no log file is set
+    /// or the event is less severe than the configured `log_level`.
+    pub fn event(&self, level: LogLevel, event: &str, fields: Value) {
         let Some(path) = &self.path else { return };
+        if level > self.threshold {
+            return;
+        }
         let mut obj = Map::new();
         obj.insert("time".into(), json!(rfc3339_now()));
-        obj.insert("level".into(), json!(level));
+        obj.insert("level".into(), json!(level.as_str()));
         obj.insert("event".into(), json!(event));
         if let Value::Object(extra) = fields {
             obj.extend(extra);
@@ -168,7 +171,7 @@ mod tests {
     fn rfc3339_known_instants() {
         assert_eq!(rfc3339(0, 0), "1970-01-01T00:00:00.000000000Z");
         assert_eq!(rfc3339(951_782_400, 5), "2000-02-29T00:00:00.000000005Z");
-        assert_eq!(rfc3339(1_795_867_200, 0), "2026-11-28T08:00:00.000000000Z");
+        assert_eq!(rfc3339(1_795_867_200, 0), "2026-11-28T12:00:00.000000000Z");
         assert_eq!(rfc3339(-1, 0), "1969-12-31T23:59:59.000000000Z");
     }
 
@@ -224,12 +227,18 @@ mod tests {
     fn decision_log_writes_json_lines() {
         let d = tempfile::tempdir().unwrap();
         let p = d.path().join("mcsrun.log");
-        let log = DecisionLog::new(Some(p.clone()));
-        log.event("info", "decide", json!({"id": "c1", "rule": "allocate"}));
+        let log = DecisionLog::new(Some(p.clone()), LogLevel::Info);
+        log.event(
+            LogLevel::Info,
+            "decide",
+            json!({"id": "c1", "rule": "allocate"}),
+        );
+        log.event(LogLevel::Debug, "noise", json!({}));
         let v: Value = serde_json::from_str(std::fs::read_to_string(&p).unwrap().trim()).unwrap();
         assert_eq!(v["event"], "decide");
         assert_eq!(v["id"], "c1");
+        assert_eq!(v["level"], "info");
         assert!(v["time"].as_str().unwrap().ends_with('Z'));
-        DecisionLog::new(None).event("info", "x", json!({}));
+        DecisionLog::new(None, LogLevel::Debug).event(LogLevel::Info, "x", json!({}));
     }
 }
