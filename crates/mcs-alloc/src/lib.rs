@@ -1,1 +1,102 @@
-//! Persistent host-wide MCS level allocator: one file per held level, atomic across processes and crash-safe
+//! Persistent host-wide MCS level allocator: which container (runtime root + id) holds which
+//! level, shared by every mcsrun process on the host, atomic across processes and safe against
+//! `kill -9` at any instant, with no global lock.
+//!
+//! Levels are plain strings (`s0:c1,c2`, `s0:c3.c6`); level identity is string identity, so
+//! callers pass canonical spellings. `allocate` works on the category pairs of a range and
+//! writes their levels as `{prefix}:c{low},c{high}`, `low < high`.
+//!
+//! # Layout of the state dir (0700, owned by the caller's euid)
+//!
+//! ```text
+//! levels/<level>/          one directory per held level: it exists iff the level is held
+//! levels/<level>/<K>       holder file: the JSON record of owner K's hold (see Record)
+//! owners/<K>               index entry: a second hard link to the same holder file
+//! locks/<K>                flock of owner K, present only while an operation on K runs
+//! tmp/hold.* tmp/index.*   staging of operations in progress
+//! ```
+//!
+//! `K` is the owner key: 32 hex digits of FNV-1a-128 over `root NUL id`, so any absolute root
+//! and any id fit in a file name; each record carries the full owner, so a collision is
+//! detected, never silently merged.
+//!
+//! An owner's hold is *valid* when `owners/<K>` and `levels/<L>/<K>` (L read from the record)
+//! are the same inode. Records are written once and never modified: every change is a new
+//! file that appears by `link`/`rename`, so readers need no lock and never see a partial record.
+//!
+//! # Operations
+//!
+//! Every operation on an owner runs under that owner's `flock` (different owners never wait
+//! for each other). A level's directory makes the level's holders a set whose emptiness only
+//! the kernel decides: `rmdir` fails on a non-empty directory, `link` into a removed directory
+//! fails with `ENOENT`.
+//!
+//! * allocate: pick a pair (uniform random probes, each skipped when `levels/<L>` exists; after
+//!   32 misses an exact scan of `levels/` and a uniform pick among the free pairs), write the
+//!   holder file into a new `tmp/hold.*` dir, and `renameat2(RENAME_NOREPLACE)` that dir to
+//!   `levels/<L>`. Success means nobody held L and the level appears already holding its
+//!   complete record; `EEXIST` means taken, try another pair. Then the index entry is linked
+//!   into `tmp/` and renamed onto `owners/<K>`.
+//! * reserve / share (join): `link` the staged holder file into `levels/<L>/`; `ENOENT`
+//!   (nobody holds L) publishes the staging dir as `levels/<L>` as allocate does; `EEXIST` in
+//!   the other branch loops. Then the index; then the owner's previous hold (if another level)
+//!   is removed.
+//! * release: unlink `levels/<L>/<K>`, `rmdir levels/<L>` (`ENOTEMPTY`: still shared, kept),
+//!   unlink `owners/<K>`.
+//!
+//! Why never two exclusive holders: an exclusive hold only appears by publishing a directory
+//! that already contains it, and publishing fails while `levels/<L>` exists; that directory can
+//! only go away once empty, i.e. after the first holder's file is gone. Why share + release of
+//! the last holder cannot lose anyone: the releaser's `rmdir` either sees the joiner's file
+//! (`ENOTEMPTY`, the level stays) or happens first, and the joiner's `link` then fails with
+//! `ENOENT` and it publishes the level afresh.
+//!
+//! # Crashes (kill -9 between any two system calls)
+//!
+//! | interrupted                          | left behind                   | repaired by              |
+//! |--------------------------------------|-------------------------------|--------------------------|
+//! | any op, after taking the owner lock  | `locks/<K>` (kernel dropped the flock) | next locker reuses it; gc unlinks it |
+//! | allocate/join before publish or link | `tmp/hold.*` with a record    | gc removes old tmp entries |
+//! | after publish/link, before the index | holder file without index, maybe `tmp/index.*` | gc: owner alive → index restored; else holder removed (the caller never got the level, so no container uses it) |
+//! | join, after the index, before dropping the previous hold | old holder file whose index names another level | gc removes it |
+//! | release after unlinking the holder   | index entry whose holder is gone (hold already invalid); maybe an empty level dir | a repeated release finishes; gc removes both |
+//! | release after the rmdir              | dangling index entry          | as above                 |
+//!
+//! Each state between two system calls is therefore either "before" (the hold is not valid
+//! and the level was not yet handed out) or "after"; leftovers never make a level look free
+//! while a valid hold exists, at worst they keep a level taken until gc. A level dir with no
+//! holder counts as taken until gc removes it.
+//!
+//! # Durability
+//!
+//! No `fsync`: the default store lives in `/run` (tmpfs), as does the runtimes' own state, and
+//! is meant to vanish at reboot together with the containers. Against a killed process the
+//! page cache is already the truth: a `write` that returned is visible to every process
+//! before the `rename`/`link` that publishes it. A store on a disk file system could, after a
+//! power loss, hold empty or torn records; gc treats unreadable records as debris, and such a
+//! store should be emptied at boot.
+//!
+//! # Garbage collection
+//!
+//! [`Store::gc`] releases holds whose owner the caller's liveness test declares dead (usually
+//! [`runtime_state_exists`]: `<root>/<id>` is a directory) once they are older than a grace
+//! period covering a create in progress, and removes the debris above once older than the
+//! grace period, taking each owner's lock without waiting (owners busy in an operation are
+//! skipped).
+
+mod error;
+mod fsops;
+mod gc;
+mod owner;
+mod pairs;
+mod record;
+mod store;
+
+pub use error::{AllocError, Result};
+pub use gc::GcReport;
+pub use owner::{runtime_state_exists, Owner};
+pub use record::{OwnerMeta, Record};
+pub use store::{AllocRequest, Store};
+
+#[cfg(test)]
+mod tests;

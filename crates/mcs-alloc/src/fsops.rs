@@ -1,0 +1,295 @@
+//! The few file-system primitives the store is built from: exclusive rename, per-owner
+//! `flock` locks that delete their own file, file identity and age, unique temp names.
+
+use std::ffi::CString;
+use std::fs::{File, Metadata, OpenOptions};
+use std::io::{self, Read};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::os::unix::io::AsRawFd;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+fn c_path(path: &Path) -> io::Result<CString> {
+    CString::new(path.as_os_str().as_bytes())
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "path contains a NUL byte"))
+}
+
+/// `rename(from, to)` that fails with `EEXIST` instead of replacing an existing `to`
+/// (`renameat2(RENAME_NOREPLACE)`: tmpfs, ext4, xfs and btrfs support it).
+pub(crate) fn rename_noreplace(from: &Path, to: &Path) -> io::Result<()> {
+    let (from, to) = (c_path(from)?, c_path(to)?);
+    // SAFETY: both arguments are valid NUL-terminated strings that outlive the call.
+    let rc = unsafe {
+        libc::renameat2(
+            libc::AT_FDCWD,
+            from.as_ptr(),
+            libc::AT_FDCWD,
+            to.as_ptr(),
+            libc::RENAME_NOREPLACE,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+pub(crate) fn is_not_found(err: &io::Error) -> bool {
+    err.kind() == io::ErrorKind::NotFound
+}
+
+pub(crate) fn is_exists(err: &io::Error) -> bool {
+    err.kind() == io::ErrorKind::AlreadyExists
+}
+
+/// `rename` of a directory onto a non-empty one reports `EEXIST` or `ENOTEMPTY`.
+pub(crate) fn is_exists_or_not_empty(err: &io::Error) -> bool {
+    is_exists(err) || err.raw_os_error() == Some(libc::ENOTEMPTY)
+}
+
+/// `unlink`, where a missing file is success.
+pub(crate) fn remove_file_if_present(path: &Path) -> io::Result<bool> {
+    match std::fs::remove_file(path) {
+        Ok(()) => Ok(true),
+        Err(e) if is_not_found(&e) => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// `rmdir` when empty; a missing or non-empty directory is left alone. Returns whether it
+/// removed the directory.
+pub(crate) fn remove_dir_if_empty(path: &Path) -> io::Result<bool> {
+    match std::fs::remove_dir(path) {
+        Ok(()) => Ok(true),
+        Err(e) if is_not_found(&e) || e.raw_os_error() == Some(libc::ENOTEMPTY) => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// Identity of a file: (device, inode).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct FileId {
+    dev: u64,
+    ino: u64,
+}
+
+impl FileId {
+    pub(crate) fn of(meta: &Metadata) -> FileId {
+        FileId {
+            dev: meta.dev(),
+            ino: meta.ino(),
+        }
+    }
+}
+
+/// Identity of the file at `path` (not following a symlink), `None` when absent.
+pub(crate) fn file_id(path: &Path) -> io::Result<Option<FileId>> {
+    match std::fs::symlink_metadata(path) {
+        Ok(meta) => Ok(Some(FileId::of(&meta))),
+        Err(e) if is_not_found(&e) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// Reads a whole file, with the metadata of the very inode read.
+pub(crate) fn read_with_metadata(path: &Path) -> io::Result<(Vec<u8>, Metadata)> {
+    let mut file = File::open(path)?;
+    let meta = file.metadata()?;
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    file.read_to_end(&mut bytes)?;
+    Ok((bytes, meta))
+}
+
+/// Last time the entry changed: the later of its content (mtime) and inode (ctime: links
+/// added or removed) change times.
+pub(crate) fn last_change(meta: &Metadata) -> SystemTime {
+    let secs = meta.mtime().max(meta.ctime());
+    UNIX_EPOCH + Duration::from_secs(secs.max(0) as u64)
+}
+
+/// Seconds since the Unix epoch.
+pub(crate) fn unix_seconds(time: SystemTime) -> u64 {
+    time.duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// A file name no other process or thread uses at the same time: `<pid>.<counter>.<nanos>`.
+/// Callers still create it exclusively: a dead process's pid may come back.
+pub(crate) fn unique_name(kind: &str) -> String {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let count = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    format!("{kind}.{}.{count}.{nanos}", std::process::id())
+}
+
+/// Creates a new file with mode 0600; fails if it exists.
+pub(crate) fn create_new_file(path: &Path) -> io::Result<File> {
+    OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .custom_flags(libc::O_CLOEXEC)
+        .open(path)
+}
+
+/// An exclusive `flock` on `locks/<owner key>`, serialising the operations of one owner across
+/// processes. The lock file exists only while locked: the holder unlinks it before closing.
+/// A waiter that wins the lock on an unlinked inode sees that the path no longer names its
+/// inode and starts over, so only a lock on the inode the path names counts. The kernel drops
+/// the lock of a killed process; its leftover file is removed by the next locker or by GC.
+pub(crate) struct OwnerLock {
+    path: PathBuf,
+    _file: File,
+}
+
+impl OwnerLock {
+    /// Blocks until the lock is held.
+    pub(crate) fn acquire(path: &Path) -> io::Result<OwnerLock> {
+        loop {
+            if let Some(lock) = Self::attempt(path, true)? {
+                return Ok(lock);
+            }
+        }
+    }
+
+    /// The lock if it is free now, `None` if another process holds it.
+    pub(crate) fn try_acquire(path: &Path) -> io::Result<Option<OwnerLock>> {
+        loop {
+            let file = open_lock_file(path)?;
+            if !flock_exclusive(&file, false)? {
+                return Ok(None);
+            }
+            if let Some(lock) = Self::confirm(path, file)? {
+                return Ok(Some(lock));
+            }
+        }
+    }
+
+    fn attempt(path: &Path, blocking: bool) -> io::Result<Option<OwnerLock>> {
+        let file = open_lock_file(path)?;
+        if !flock_exclusive(&file, blocking)? {
+            return Ok(None);
+        }
+        Self::confirm(path, file)
+    }
+
+    fn confirm(path: &Path, file: File) -> io::Result<Option<OwnerLock>> {
+        let held = FileId::of(&file.metadata()?);
+        if file_id(path)? == Some(held) {
+            Ok(Some(OwnerLock {
+                path: path.to_owned(),
+                _file: file,
+            }))
+        } else {
+            Ok(None)
+        }
+    }
+}
+
+impl Drop for OwnerLock {
+    fn drop(&mut self) {
+        // Still locked here: nobody else can have created a new file at this path.
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+fn open_lock_file(path: &Path) -> io::Result<File> {
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .custom_flags(libc::O_CLOEXEC)
+        .open(path)
+}
+
+/// `flock(LOCK_EX)`; with `blocking == false`, returns `false` when another holds it.
+fn flock_exclusive(file: &File, blocking: bool) -> io::Result<bool> {
+    let operation = if blocking {
+        libc::LOCK_EX
+    } else {
+        libc::LOCK_EX | libc::LOCK_NB
+    };
+    loop {
+        // SAFETY: flock on a file descriptor this File owns.
+        let rc = unsafe { libc::flock(file.as_raw_fd(), operation) };
+        if rc == 0 {
+            return Ok(true);
+        }
+        let err = io::Error::last_os_error();
+        match err.raw_os_error() {
+            Some(libc::EINTR) => continue,
+            Some(libc::EWOULDBLOCK) if !blocking => return Ok(false),
+            _ => return Err(err),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rename_noreplace_refuses_existing_target() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+        std::fs::create_dir(&a).unwrap();
+        std::fs::create_dir(&b).unwrap();
+        let err = rename_noreplace(&a, &b).unwrap_err();
+        assert!(is_exists_or_not_empty(&err), "{err}");
+        std::fs::remove_dir(&b).unwrap();
+        rename_noreplace(&a, &b).unwrap();
+        assert!(b.is_dir() && !a.exists());
+    }
+
+    #[test]
+    fn owner_lock_excludes_and_removes_its_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("lock");
+        let held = OwnerLock::acquire(&path).unwrap();
+        assert!(path.exists());
+        assert!(OwnerLock::try_acquire(&path).unwrap().is_none());
+        drop(held);
+        assert!(!path.exists());
+        let again = OwnerLock::try_acquire(&path).unwrap();
+        assert!(again.is_some());
+    }
+
+    #[test]
+    fn owner_lock_hands_over_between_threads() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("lock");
+        let counter = std::sync::Arc::new(std::sync::Mutex::new((0u32, 0u32)));
+        let threads: Vec<_> = (0..4)
+            .map(|_| {
+                let (path, counter) = (path.clone(), counter.clone());
+                std::thread::spawn(move || {
+                    for _ in 0..200 {
+                        let _lock = OwnerLock::acquire(&path).unwrap();
+                        let mut c = counter.lock().unwrap();
+                        c.0 += 1;
+                        assert_eq!(c.0, 1, "two holders of one owner lock");
+                        drop(c);
+                        std::thread::yield_now();
+                        let mut c = counter.lock().unwrap();
+                        c.0 -= 1;
+                        c.1 += 1;
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        assert_eq!(counter.lock().unwrap().1, 800);
+        assert!(!path.exists());
+    }
+}
