@@ -194,8 +194,19 @@ impl Suite {
         Ok(record.clone())
     }
 
-    /// Asserts that mcsrun left container `id` unlabelled: no record, no annotations.
-    fn expect_unlabelled(&self, namespace: &str, id: &str) -> Result<(), String> {
+    /// Asserts that mcsrun decided to leave container `id` unlabelled: a `decide` event
+    /// without a level, no record, no annotations. Returns the event's rule.
+    fn expect_unlabelled(&self, namespace: &str, id: &str) -> Result<String, String> {
+        let events = self.events();
+        let decisions = observe::events_about(&events, "decide", id);
+        let [decision] = decisions.as_slice() else {
+            return Err(format!(
+                "{id}: want one decide event in the log, found {decisions:?}"
+            ));
+        };
+        ensure(observe::field(decision, "mcs_level").is_empty(), || {
+            format!("{id}: decided a level for a container that must stay unlabelled: {decision}")
+        })?;
         let records = self.records_of(id)?;
         ensure(records.is_empty(), || {
             format!("{id} should hold no level, mcsctl list shows {records:?}")
@@ -210,7 +221,7 @@ impl Suite {
                 )
             })?;
         }
-        Ok(())
+        Ok(observe::field(decision, "rule").to_owned())
     }
 
     /// Asserts that container `id` no longer holds `level` and that mcsrun logged the release.
@@ -595,8 +606,11 @@ fn docker_host_namespace_unlabelled(suite: &Suite, name: &str, flag: &str) -> Ch
         return Ok(label_outcome(suite, None));
     }
     let id = suite.docker_container_id(name)?;
-    suite.expect_unlabelled(DOCKER_NAMESPACE, &id)?;
-    Ok(label_outcome(suite, None))
+    let rule = suite.expect_unlabelled(DOCKER_NAMESPACE, &id)?;
+    Ok(label_outcome(
+        suite,
+        Some(format!("left unlabelled by rule {rule:?}")),
+    ))
 }
 
 fn docker_ipc_host_unlabelled(suite: &Suite) -> CheckResult {

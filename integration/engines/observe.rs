@@ -24,7 +24,8 @@ pub struct LevelRecord {
 }
 
 impl LevelRecord {
-    fn from_json(value: &Value) -> Result<LevelRecord, String> {
+    /// Reads one entry of the JSON array.
+    pub fn from_json(value: &Value) -> Result<LevelRecord, String> {
         let text = |key: &str| {
             value
                 .get(key)

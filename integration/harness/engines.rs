@@ -151,7 +151,9 @@ impl Layout {
         if !self.base.exists() {
             return problems;
         }
-        let docker_up = docker_command(self, ["version"]).map(|o| o.success()) == Ok(true);
+        // Probe only sockets that exist: a client waits a long while for a missing one.
+        let docker_up = self.docker_socket().exists()
+            && docker_command(self, ["version"]).map(|o| o.success()) == Ok(true);
         if docker_up {
             if let Ok(listing) = docker_command(self, ["ps", "-aq"]) {
                 let ids: Vec<&str> = listing.stdout.split_whitespace().collect();
@@ -169,7 +171,8 @@ impl Layout {
         stop_recorded_daemon(&self.docker_pid_file(), &mut problems);
         stop_recorded_daemon(&self.docker_launch_pid_file(), &mut problems);
 
-        let containerd_up = ctr_command(self, "default", ["version"]).success();
+        let containerd_up = self.containerd_socket().exists()
+            && ctr_command(self, "default", ["version"]).success();
         if containerd_up {
             remove_all_containerd_containers(self, &mut problems);
         }
@@ -368,7 +371,7 @@ pub fn mounts_below(dir: &Path) -> Vec<PathBuf> {
 }
 
 /// mountinfo escapes space, tab, newline and backslash as `\ooo`.
-fn unescape_mountinfo(field: &str) -> std::ffi::OsString {
+pub fn unescape_mountinfo(field: &str) -> std::ffi::OsString {
     let bytes = field.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
@@ -803,7 +806,7 @@ impl Drop for Engines {
     }
 }
 
-fn toml_string(path: &Path) -> String {
+pub fn toml_string(path: &Path) -> String {
     // A TOML basic string is a JSON string for the characters paths contain.
     Value::String(path.to_string_lossy().into_owned()).to_string()
 }
