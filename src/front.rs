@@ -119,7 +119,8 @@ pub fn exec_or_fail(ctx: &CallContext, args: &[OsString]) -> ! {
 /// allocator: `--root` when given, else the default of the runtime in use.
 fn runtime_root(inv: &Invocation, runtime: &Path) -> PathBuf {
     if let Some(root) = &inv.globals.root {
-        return PathBuf::from(root);
+        // runc makes a relative --root absolute against its working directory.
+        return std::env::current_dir().map_or_else(|_| PathBuf::from(root), |cwd| cwd.join(root));
     }
     let name = runtime
         .file_name()
