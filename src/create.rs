@@ -10,7 +10,7 @@ use oci_bundle::{Bundle, ConfigDoc};
 use runc_argv::Command;
 use selinux_host::TypeOverrides;
 use serde_json::json;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Instant;
 
 use crate::front::CallContext;
