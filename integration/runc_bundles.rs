@@ -520,6 +520,22 @@ fn dry_run_records_distinct_levels_logs_exec_and_releases_on_delete() {
     assert_eq!(levels.len(), 2, "both containers got {levels:?}");
     assert_eq!(host.list().len(), 2);
 
+    // inspect shows the same object as list.
+    let out = host.mcsctl(&[
+        "inspect",
+        ids[1].as_str(),
+        "--root",
+        path_str(&host.root),
+        "--json",
+    ]);
+    out.expect_success("mcsctl inspect");
+    let mut inspected: Value = serde_json::from_slice(&out.stdout).expect("inspect --json");
+    let mut listed = host.held_by(&ids[1]).remove(0);
+    for v in [&mut inspected, &mut listed] {
+        v.as_object_mut().unwrap().remove("age_seconds");
+    }
+    assert_eq!(inspected, listed);
+
     // exec: runc runs it unlabelled, the log says which label it would have had.
     let out = host.mcsrun_rooted(&["exec", ids[0].as_str(), "/bin/echo", "inside"]);
     out.expect_success("mcsrun exec");
@@ -661,4 +677,82 @@ fn dry_run_leaves_privileged_host_namespace_and_disabled_containers_unlabelled()
         assert!(host.held_by(&id).is_empty(), "{name}: {:?}", host.list());
     }
     assert!(host.list().is_empty());
+}
+
+#[test]
+fn dry_run_relative_bundle_and_root_mean_the_same_container_from_anywhere() {
+    let host = Host::new(BINS, DRY_RUN);
+    let id = host.unique_id("rel");
+    busybox_bundle(&host.path("bundle"), &["/bin/sleep", "30"]);
+    let guard = RuncContainer::new(&host, &id);
+    // Relative --root and --bundle, as a person types them; runc resolves both against
+    // its working directory.
+    let relative_root = host
+        .root
+        .strip_prefix(host.dir.path())
+        .unwrap()
+        .to_path_buf();
+    let mut create = host.mcsrun_cmd(&[
+        "--root",
+        path_str(&relative_root),
+        "create",
+        "--bundle",
+        "bundle",
+        id.as_str(),
+    ]);
+    create.current_dir(host.dir.path());
+    host.run(&mut create)
+        .expect_success("create with relative paths");
+    host.mcsrun_rooted(&["start", id.as_str()])
+        .expect_success("start");
+    guard.wait_status("running", SETTLE);
+
+    let held = host.held_by(&id);
+    assert_eq!(held.len(), 1, "{:?}", host.list());
+    assert_eq!(held[0]["root"], path_str(&host.root));
+    assert_eq!(held[0]["bundle"], path_str(&host.path("bundle")));
+
+    // exec from elsewhere finds the container's label through the recorded bundle.
+    let mut exec = host.mcsrun_cmd(&[
+        "--root",
+        path_str(&host.root),
+        "exec",
+        id.as_str(),
+        "/bin/true",
+    ]);
+    exec.current_dir("/");
+    host.run(&mut exec)
+        .expect_success("exec from another directory");
+    let (process, _) = dry_run_labels(&host.path("bundle"));
+    let execs = host.events("exec", &id);
+    assert_eq!(execs.len(), 1, "{execs:?}");
+    assert_eq!(execs[0]["process_label"], process.as_str());
+
+    host.mcsrun_rooted(&["delete", "--force", id.as_str()])
+        .expect_success("delete");
+    assert!(host.list().is_empty(), "{:?}", host.list());
+}
+
+#[test]
+fn dry_run_logs_the_rootfs_action_under_the_containers_id() {
+    let host = Host::new(BINS, DRY_RUN);
+    let id = host.unique_id("rootfs");
+    let bundle = busybox_bundle(&host.path("bundle"), &["/bin/true"]);
+    let _guard = RuncContainer::new(&host, &id);
+    host.mcsrun_rooted(&["run", "--bundle", path_str(&bundle), id.as_str()])
+        .expect_success("mcsrun run");
+    let rootfs = host.events("rootfs", &id);
+    assert_eq!(
+        rootfs.len(),
+        1,
+        "one rootfs event with \"id\": {id} expected; the log: {:?}",
+        host.log_events()
+    );
+    let strategy = rootfs[0]["strategy"].as_str().unwrap_or_default();
+    assert!(
+        ["remount", "relabel", "none"].contains(&strategy),
+        "{}",
+        rootfs[0]
+    );
+    assert!(rootfs[0]["duration_ms"].is_number(), "{}", rootfs[0]);
 }
