@@ -16,6 +16,8 @@
 //! The sequence:
 //! 1. Re-read mountinfo: the visible mount at the target must still be an overlay on
 //!    the planned layers, alone (no stacked overlays).
+//!    Then `syncfs` the overlay (its upper filesystem), so the teardown in step 5, which
+//!    syncs it too, has little left to write while the path is uncovered.
 //! 2. `open_tree(OPEN_TREE_CLONE)`: a detached clone of the old mount, held as a fd — a
 //!    way back that keeps the old superblock alive.
 //! 3. `umount2(target)` without `MNT_DETACH`: if anything has a file or cwd in the rootfs
@@ -97,6 +99,10 @@ pub fn replace_overlay(plan: &RemountPlan) -> Result<RemountReport> {
     check_same_layers(visible, plan, None)
         .map_err(|why| fail(format!("the mount changed since planning: {why}")))?;
     let old_device = visible.device();
+
+    // Flush the upper layer's filesystem now, so tearing the old superblock down
+    // (which syncs it) is quick inside the window below.
+    sync_filesystem_at(target).map_err(|e| fail(format!("syncfs: {e}")))?;
 
     // 2. A way back.
     let clone = open_tree_clone(&target_c).map_err(|e| {
@@ -210,6 +216,15 @@ fn check_same_layers(
             layers.lower, layers.upper, plan.layers.lower, plan.layers.upper
         ))
     }
+}
+
+fn sync_filesystem_at(path: &Path) -> io::Result<()> {
+    let dir = fs::File::open(path)?;
+    // SAFETY: dir is an open fd for the duration of the call.
+    if unsafe { libc::syncfs(dir.as_raw_fd()) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
 }
 
 fn restored_text(restored: io::Result<()>) -> String {
