@@ -18,6 +18,8 @@ mod command;
 mod cri;
 #[path = "harness/engines.rs"]
 mod engines;
+#[path = "engines/examples.rs"]
+mod examples;
 #[path = "engines/image.rs"]
 mod image;
 #[path = "engines/observe.rs"]

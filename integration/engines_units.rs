@@ -11,6 +11,9 @@ mod cri;
 #[path = "harness/engines.rs"]
 mod engines;
 #[allow(dead_code)]
+#[path = "engines/examples.rs"]
+mod examples;
+#[allow(dead_code)]
 #[path = "engines/image.rs"]
 mod image;
 #[allow(dead_code)]
@@ -278,5 +281,43 @@ mod observe_tests {
             ("x", "s0:c1,c2")
         );
         assert!(LevelRecord::from_json(&json!({"id": "x", "root": "/r"})).is_err());
+    }
+}
+
+mod examples_tests {
+    use crate::examples::*;
+
+    #[test]
+    fn daemon_json_makes_mcsrun_the_default_runtime() {
+        let (config, name) = daemon_json().unwrap();
+        assert_eq!(name, "mcsrun");
+        assert_eq!(config["runtimes"]["mcsrun"]["path"], INSTALLED_MCSRUN);
+    }
+
+    #[test]
+    fn table_lines_take_the_table_and_its_subtables_only() {
+        let text = "[a.b]\n  x = 1\n  [a.b.options]\n    y = 2\n[a.bc]\n  z = 3\n[a.b.c]\n";
+        assert_eq!(
+            table_lines(text, "a.b"),
+            vec!["[a.b]", "x = 1", "[a.b.options]", "y = 2", "[a.b.c]"]
+        );
+        assert!(table_lines(text, "q").is_empty());
+    }
+
+    #[test]
+    fn commented_blocks_need_both_markers() {
+        let text = "# intro\n# m-begin\n# k = 1\n#\n#   [t]\n# m-end\nrest: 1\n";
+        assert_eq!(commented_block(text, "m").unwrap(), "k = 1\n\n  [t]\n");
+        assert_eq!(commented_block("# m-begin\n# k = 1\n", "m"), None);
+        assert_eq!(commented_block(text, "other"), None);
+    }
+
+    #[test]
+    fn runtime_class_names_its_handler() {
+        let text = std::fs::read_to_string(examples_dir().join("runtimeclass.yaml")).unwrap();
+        assert_eq!(yaml_top_level_value(&text, "handler"), Some("mcsrun"));
+        assert!(commented_block(&text, "containerd-handler")
+            .unwrap()
+            .contains("[plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.mcsrun]"));
     }
 }

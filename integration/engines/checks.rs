@@ -2,14 +2,16 @@
 //! `ctr run --runc-binary`, and containerd's CRI plugin (runc `BinaryName`), each one
 //! verifying both that the engine still works as usual and what mcsrun decided.
 
-use crate::command::wait_until;
+use crate::command::{run_with_timeout, wait_until};
 use crate::cri::{self, CriClient};
-use crate::engines::Engines;
+use crate::engines::{Engines, CRI_RUNTIME_HANDLER};
+use crate::examples::{self, INSTALLED_MCSRUN};
 use crate::image::{CONTAINERD_IMAGE, DOCKER_IMAGE};
 use crate::observe::{self, LevelRecord, MOUNT_LABEL_ANNOTATION, PROCESS_LABEL_ANNOTATION};
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::time::Duration;
 
 /// containerd namespaces the engines use.
@@ -101,6 +103,18 @@ pub fn all_checks() -> Vec<Check> {
         Check {
             name: "cri-pod-shares-sandbox-level",
             run: cri_pod_shares_sandbox_level,
+        },
+        Check {
+            name: "cri-runtime-class-handler",
+            run: cri_runtime_class_handler,
+        },
+        Check {
+            name: "examples-containerd-fragments-load",
+            run: examples_containerd_fragments_load,
+        },
+        Check {
+            name: "examples-make-bundle-runs-under-mcsrun",
+            run: examples_make_bundle_runs,
         },
     ]
 }
@@ -846,6 +860,29 @@ impl Drop for PodCleanup<'_> {
 }
 
 fn cri_pod_shares_sandbox_level(suite: &Suite) -> CheckResult {
+    let root = suite.engines.layout().runc_root().join(CRI_NAMESPACE);
+    cri_pod_lifecycle(suite, "e2e-pod", "", &root)
+}
+
+fn cri_runtime_class_handler(suite: &Suite) -> CheckResult {
+    let root = suite
+        .engines
+        .layout()
+        .handler_runc_root()
+        .join(CRI_NAMESPACE);
+    cri_pod_lifecycle(suite, "e2e-pod-handler", CRI_RUNTIME_HANDLER, &root)
+}
+
+/// A pod as a kubelet runs it (sandbox with runtime handler `handler`, one container,
+/// ExecSync, stop and remove both); with mcsrun: the sandbox holds a level under the
+/// runc root `runc_root` of that handler, the container shares it, the exec gets its
+/// label, removing the container keeps the sandbox's level, removing the pod frees it.
+fn cri_pod_lifecycle(
+    suite: &Suite,
+    pod_name: &str,
+    handler: &str,
+    runc_root: &Path,
+) -> CheckResult {
     let socket = suite.engines.layout().containerd_socket();
     let client = std::cell::RefCell::new(CriClient::connect(&socket, Duration::from_secs(120))?);
     let version = client.borrow_mut().version()?;
@@ -853,14 +890,22 @@ fn cri_pod_shares_sandbox_level(suite: &Suite) -> CheckResult {
         format!("CRI answers API {:?}, want v1", version.runtime_api_version)
     })?;
 
-    let pod = cri::host_network_pod("e2e-pod", "e2e-pod-uid-1");
-    let sandbox_id = client.borrow_mut().run_pod_sandbox(&pod)?;
+    let pod = cri::host_network_pod(pod_name, &format!("{pod_name}-uid"));
+    let sandbox_id = client.borrow_mut().run_pod_sandbox(&pod, handler)?;
     let mut cleanup = PodCleanup {
         client: &client,
         sandbox_id: Some(sandbox_id.clone()),
     };
     let sandbox = if suite.runtime_is_mcsrun {
-        Some(suite.expect_labelled(CRI_NAMESPACE, &sandbox_id)?)
+        let record = suite.expect_labelled(CRI_NAMESPACE, &sandbox_id)?;
+        ensure(Path::new(&record.root) == runc_root, || {
+            format!(
+                "sandbox {sandbox_id} (handler {handler:?}) ran under runc root {:?}, want {}",
+                record.root,
+                runc_root.display()
+            )
+        })?;
+        Some(record)
     } else {
         None
     };
@@ -932,4 +977,125 @@ fn cri_pod_shares_sandbox_level(suite: &Suite) -> CheckResult {
     }
     drop(cleanup);
     Ok(label_outcome(suite, note))
+}
+
+// ---------------------------------------------------------------------------------------
+// examples/
+
+const CRI_RUNTIMES_TABLE: &str = "plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes";
+
+/// Asserts that containerd, loading `fragment` as its config, ends up with runtime handler
+/// `handler` of type runc.v2 whose BinaryName is the installed mcsrun.
+fn expect_containerd_handler(fragment: &Path, handler: &str) -> Result<(), String> {
+    let dump = run_with_timeout(
+        Command::new("containerd")
+            .arg("--config")
+            .arg(fragment)
+            .args(["config", "dump"]),
+        Duration::from_secs(60),
+    )
+    .require_success()?;
+    let lines = examples::table_lines(&dump.stdout, &format!("{CRI_RUNTIMES_TABLE}.{handler}"));
+    let binary = format!("BinaryName = \"{INSTALLED_MCSRUN}\"");
+    for want in ["runtime_type = \"io.containerd.runc.v2\"", binary.as_str()] {
+        ensure(lines.contains(&want), || {
+            format!(
+                "{}: containerd's handler {handler:?} lacks `{want}`: {lines:?}",
+                fragment.display()
+            )
+        })?;
+    }
+    Ok(())
+}
+
+fn examples_containerd_fragments_load(suite: &Suite) -> CheckResult {
+    let dir = examples::examples_dir();
+    expect_containerd_handler(&dir.join("containerd-config.toml"), "runc")?;
+
+    let runtime_class_path = dir.join("runtimeclass.yaml");
+    let runtime_class = std::fs::read_to_string(&runtime_class_path)
+        .map_err(|e| format!("read {}: {e}", runtime_class_path.display()))?;
+    let handler = examples::yaml_top_level_value(&runtime_class, "handler")
+        .ok_or_else(|| format!("{}: no handler", runtime_class_path.display()))?;
+    let fragment =
+        examples::commented_block(&runtime_class, "containerd-handler").ok_or_else(|| {
+            format!(
+                "{}: no containerd-handler-begin/end block",
+                runtime_class_path.display()
+            )
+        })?;
+    let fragment_path = suite
+        .engines
+        .layout()
+        .base
+        .join("runtimeclass-handler.toml");
+    std::fs::write(&fragment_path, fragment)
+        .map_err(|e| format!("write {}: {e}", fragment_path.display()))?;
+    expect_containerd_handler(&fragment_path, handler)?;
+    Ok(Outcome::Passed(Some(format!(
+        "default runc and RuntimeClass handler {handler:?} run mcsrun"
+    ))))
+}
+
+fn examples_make_bundle_runs(suite: &Suite) -> CheckResult {
+    let layout = suite.engines.layout();
+    let bundle = layout.base.join("example-bundle");
+    let runc_root = layout.base.join("example-runc-root");
+    let id = "e2e-example-bundle";
+    let _ = std::fs::remove_dir_all(&bundle);
+    run_with_timeout(
+        Command::new(examples::examples_dir().join("make-bundle.sh"))
+            .arg(&bundle)
+            .args(["echo", "bundle-ok"]),
+        Duration::from_secs(60),
+    )
+    .require_success()?;
+    let mut command = Command::new(&suite.engines.settings.runtime);
+    command
+        .current_dir(&bundle)
+        .arg("--root")
+        .arg(&runc_root)
+        .args(["run", id])
+        .env_remove("MCSRUN_RUNTIME");
+    for (name, value) in suite.engines.mcsrun_env() {
+        command.env(name, value);
+    }
+    let output = run_with_timeout(&mut command, Duration::from_secs(60)).require_success()?;
+    ensure(output.stdout.trim() == "bundle-ok", || {
+        format!(
+            "{}: printed {:?}, want \"bundle-ok\"",
+            output.command_line, output.stdout
+        )
+    })?;
+    if !suite.runtime_is_mcsrun {
+        return Ok(label_outcome(suite, None));
+    }
+    let events = suite.events();
+    let decided = observe::events_about(&events, "decide", id);
+    let level = decided
+        .iter()
+        .find(|event| observe::field(event, "root") == runc_root.to_string_lossy())
+        .map(|event| observe::field(event, "mcs_level"))
+        .ok_or_else(|| {
+            format!(
+                "no decide event for {id} under root {}",
+                runc_root.display()
+            )
+        })?;
+    observe::check_level_shape(level)?;
+    let annotations = observe::annotations(&observe::bundle_config(&bundle)?);
+    let label = annotations
+        .get(PROCESS_LABEL_ANNOTATION)
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    ensure(observe::level_of_context(label) == Some(level), || {
+        format!(
+            "{}: {PROCESS_LABEL_ANNOTATION} = {label:?}, want level {level}",
+            bundle.display()
+        )
+    })?;
+    Ok(label_outcome(
+        suite,
+        Some(format!("`mcsrun run` of the bundle at {level}")),
+    ))
 }

@@ -382,11 +382,16 @@ impl CriClient {
         )
     }
 
-    /// Starts a pod sandbox; returns its id.
-    pub fn run_pod_sandbox(&mut self, config: &PodSandboxConfig) -> Result<String, String> {
+    /// Starts a pod sandbox with the runtime handler `runtime_handler` ("" for the
+    /// default, as a pod without a RuntimeClass); returns its id.
+    pub fn run_pod_sandbox(
+        &mut self,
+        config: &PodSandboxConfig,
+        runtime_handler: &str,
+    ) -> Result<String, String> {
         let request = RunPodSandboxRequest {
             config: Some(config.clone()),
-            runtime_handler: String::new(),
+            runtime_handler: runtime_handler.to_owned(),
         };
         let response: RunPodSandboxResponse = self.call("RunPodSandbox", &request)?;
         Ok(response.pod_sandbox_id)

@@ -7,6 +7,7 @@
 //! kills leftover shims and unmounts everything below the base directory.
 
 use crate::command::{run_with_timeout, wait_until, CommandOutput};
+use crate::examples;
 use crate::image::{self, ImageArchives};
 use serde_json::{json, Value};
 use std::ffi::OsStr;
@@ -23,12 +24,17 @@ pub const DOCKER_CLIENT: &str = "/usr/bin/docker";
 pub const DOCKERD: &str = "/usr/sbin/dockerd";
 /// The name under which dockerd knows the runtime under test (its `default-runtime`).
 pub const DOCKER_RUNTIME_NAME: &str = "mcsrun";
-/// Debian packages the engines need, with a binary that shows each one is there.
-pub const REQUIRED_PACKAGES: [(&str, &str); 5] = [
+/// The CRI runtime handler (a RuntimeClass's `handler`) that also runs the runtime under
+/// test, beside the default `runc` handler whose BinaryName is set to it.
+pub const CRI_RUNTIME_HANDLER: &str = "mcsrun";
+/// Debian packages the suite needs (jq for examples/make-bundle.sh), with a binary that
+/// shows each one is there.
+pub const REQUIRED_PACKAGES: [(&str, &str); 6] = [
     ("containerd", "/usr/bin/containerd"),
     ("runc", "/usr/sbin/runc"),
     ("docker.io", DOCKERD),
     ("busybox-static", "/bin/busybox"),
+    ("jq", "/usr/bin/jq"),
     ("tar", "/bin/tar"),
 ];
 
@@ -76,6 +82,11 @@ impl Layout {
     /// (the runc shim adds the containerd namespace below it).
     pub fn runc_root(&self) -> PathBuf {
         self.containerd_dir().join("runc")
+    }
+    /// runc's `--root` of the CRI runtime handler [`CRI_RUNTIME_HANDLER`]: apart from the
+    /// default handler's, so a record's root shows which handler ran the container.
+    pub fn handler_runc_root(&self) -> PathBuf {
+        self.containerd_dir().join("runc-handler")
     }
     pub fn docker_dir(&self) -> PathBuf {
         self.base.join("docker")
@@ -132,6 +143,7 @@ impl Layout {
     /// `<exec-root>/runtime-<name>/moby`.
     fn runc_roots(&self) -> Vec<PathBuf> {
         let mut roots = subdirectories(&self.runc_root());
+        roots.extend(subdirectories(&self.handler_runc_root()));
         for runtime_dir in subdirectories(&self.docker_exec_root()) {
             let is_runtime_root = runtime_dir
                 .file_name()
@@ -596,7 +608,17 @@ state = {state}
   BinaryName = {runtime}
   Root = {runc_root}
   SystemdCgroup = false
+
+[{cri}.containerd.runtimes.{handler}]
+  runtime_type = "io.containerd.runc.v2"
+
+[{cri}.containerd.runtimes.{handler}.options]
+  BinaryName = {runtime}
+  Root = {handler_runc_root}
+  SystemdCgroup = false
 "#,
+            handler = CRI_RUNTIME_HANDLER,
+            handler_runc_root = toml_string(&layout.handler_runc_root()),
             root = toml_string(&layout.containerd_dir().join("root")),
             state = toml_string(&layout.containerd_dir().join("state")),
             socket = toml_string(&layout.containerd_socket()),
@@ -654,9 +676,17 @@ state = {state}
         }
     }
 
-    fn docker_daemon_json(&self) -> Value {
+    /// examples/daemon.json (mcsrun registered and made the default runtime) with the
+    /// runtime path under test and this harness's private daemon settings added.
+    fn docker_daemon_json(&self) -> Result<Value, String> {
+        let (mut config, runtime_name) = examples::daemon_json()?;
+        if runtime_name != DOCKER_RUNTIME_NAME {
+            return Err(format!(
+                "examples/daemon.json names its runtime {runtime_name:?}, the suite expects {DOCKER_RUNTIME_NAME:?}"
+            ));
+        }
         let layout = self.layout();
-        json!({
+        let private = json!({
             "hosts": [format!("unix://{}", layout.docker_socket().display())],
             "data-root": layout.docker_data_root(),
             "exec-root": layout.docker_exec_root(),
@@ -669,15 +699,21 @@ state = {state}
             "ip-forward": false,
             "ip-masq": false,
             "bridge": "none",
-            "runtimes": {DOCKER_RUNTIME_NAME: {"path": self.settings.runtime}},
-            "default-runtime": DOCKER_RUNTIME_NAME,
-        })
+        });
+        let object = config
+            .as_object_mut()
+            .ok_or("examples/daemon.json is not an object")?;
+        for (key, value) in private.as_object().into_iter().flatten() {
+            object.insert(key.clone(), value.clone());
+        }
+        config["runtimes"][DOCKER_RUNTIME_NAME]["path"] = json!(self.settings.runtime);
+        Ok(config)
     }
 
     fn start_dockerd(&mut self, archives: &ImageArchives) -> Result<(), String> {
         let layout = self.layout().clone();
         let daemon_json = layout.docker_daemon_json();
-        let text = serde_json::to_string_pretty(&self.docker_daemon_json())
+        let text = serde_json::to_string_pretty(&self.docker_daemon_json()?)
             .map_err(|e| format!("daemon.json: {e}"))?;
         fs::write(&daemon_json, text)
             .map_err(|e| format!("write {}: {e}", daemon_json.display()))?;
