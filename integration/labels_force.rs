@@ -137,6 +137,18 @@ fn existing_label_is_kept_byte_exact_and_its_level_reserved() {
     assert_eq!(held[0]["level"], "s0:c7,c9");
     assert_eq!(held[0]["rule"], "existing-label");
 
+    // A second container given the same label shares the level; neither loses it.
+    let twin = world.host.unique_id("twin");
+    let twin_bundle = world.bundle("twin", |s| {
+        s["process"]["selinuxLabel"] = json!(label);
+        s["linux"]["mountLabel"] = json!(format!("{FILE_BASE}:s0:c7,c9"));
+    });
+    let (twin_process, twin_mount) = world.create_ok(&twin, &twin_bundle);
+    assert_eq!(twin_process, label);
+    assert_eq!(twin_mount, format!("{FILE_BASE}:s0:c7,c9"));
+    assert_eq!(world.host.level_of(&twin), "s0:c7,c9");
+    assert_eq!(world.host.level_of(&id), "s0:c7,c9");
+
     // Fresh allocations never get the kept level: two pairs remain, then the range is full.
     let mut fresh = BTreeSet::new();
     for n in 0..2 {
@@ -570,22 +582,54 @@ fn forty_concurrent_creates_get_forty_distinct_levels() {
 }
 
 /// SIGKILLs the process group of `child` (mcsrun, or the runtime it became, and that
-/// one's children), reaps `child` and waits until no member of the group is left.
+/// one's children) and reaps `child`.
 fn kill_group(child: &mut Child) -> ExitStatus {
     let group = -(child.id() as libc::pid_t);
     // SAFETY: kill(2) on the process group this test created for `child`.
     unsafe { libc::kill(group, libc::SIGKILL) };
-    let status = child.wait().unwrap();
+    child.wait().unwrap()
+}
+
+/// How many processes of the process groups `groups` are still running (not zombies).
+/// Orphans of a killed group are reaped by PID 1, which may take seconds; a zombie does
+/// nothing more, so only running members matter.
+fn running_members(groups: &BTreeSet<i32>) -> usize {
+    let Ok(entries) = fs::read_dir("/proc") else {
+        return 0;
+    };
+    entries
+        .filter_map(Result::ok)
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .bytes()
+                .all(|b| b.is_ascii_digit())
+        })
+        .filter_map(|e| fs::read_to_string(e.path().join("stat")).ok())
+        .filter(|stat| {
+            // "pid (comm) state ppid pgrp ..." — comm may hold spaces and parentheses.
+            let Some(after) = stat.rfind(')').map(|i| &stat[i + 1..]) else {
+                return false;
+            };
+            let fields: Vec<&str> = after.split_whitespace().collect();
+            let (Some(state), Some(pgrp)) = (fields.first(), fields.get(2)) else {
+                return false;
+            };
+            *state != "Z" && *state != "X" && pgrp.parse().is_ok_and(|g| groups.contains(&g))
+        })
+        .count()
+}
+
+/// Waits until every process of `groups` has died.
+fn wait_for_groups_to_die(groups: &BTreeSet<i32>) {
     let deadline = Instant::now() + Duration::from_secs(10);
-    // SAFETY: signal 0 only probes whether the group still has members.
-    while unsafe { libc::kill(group, 0) } == 0 {
+    while running_members(groups) > 0 {
         assert!(
             Instant::now() < deadline,
-            "process group {group} survives SIGKILL"
+            "killed process groups still run: {groups:?}"
         );
-        std::thread::sleep(Duration::from_millis(1));
+        std::thread::sleep(Duration::from_millis(2));
     }
-    status
 }
 
 /// SIGKILLs `child`'s group at `kill_at` unless it ends first; true if the signal killed it.
@@ -630,7 +674,7 @@ fn kill_9_at_random_instants_never_corrupts_the_store() {
     let started = Instant::now();
     // Each worker runs its share of creates one after another, SIGKILLing about half of
     // them at a random instant; the workers run side by side.
-    let per_worker: Vec<(Vec<bool>, f64)> = std::thread::scope(|scope| {
+    let per_worker: Vec<(Vec<bool>, f64, Vec<i32>)> = std::thread::scope(|scope| {
         let workers: Vec<_> = jobs
             .chunks(jobs.len().div_ceil(WORKERS))
             .map(|share| {
@@ -638,6 +682,7 @@ fn kill_9_at_random_instants_never_corrupts_the_store() {
                 scope.spawn(move || {
                     let mut rng = rand::thread_rng();
                     let mut typical_us = initial_typical_us;
+                    let mut killed_groups = Vec::new();
                     let killed = share
                         .iter()
                         .map(|(id, bundle)| {
@@ -647,7 +692,9 @@ fn kill_9_at_random_instants_never_corrupts_the_store() {
                                 let window = (typical_us * 1.3) as u64 + 1;
                                 let kill_at =
                                     began + Duration::from_micros(rng.gen_range(0..window));
+                                let group = child.id() as i32;
                                 if kill_at_or_finish(&mut child, kill_at) {
+                                    killed_groups.push(group);
                                     return true;
                                 }
                             }
@@ -657,7 +704,7 @@ fn kill_9_at_random_instants_never_corrupts_the_store() {
                             false
                         })
                         .collect::<Vec<bool>>();
-                    (killed, typical_us)
+                    (killed, typical_us, killed_groups)
                 })
             })
             .collect();
@@ -668,9 +715,15 @@ fn kill_9_at_random_instants_never_corrupts_the_store() {
     });
     let typical_ms: Vec<String> = per_worker
         .iter()
-        .map(|(_, us)| format!("{:.1}", us / 1000.0))
+        .map(|(_, us, _)| format!("{:.1}", us / 1000.0))
         .collect();
-    let killed_in_run = per_worker.into_iter().flat_map(|(k, _)| k);
+    let killed_groups: BTreeSet<i32> = per_worker
+        .iter()
+        .flat_map(|(_, _, groups)| groups.iter().copied())
+        .collect();
+    let killed_in_run = per_worker.into_iter().flat_map(|(k, _, _)| k);
+    // No killed runtime may still be half-way through making its state when gc looks.
+    wait_for_groups_to_die(&killed_groups);
     let elapsed = started.elapsed();
     let report = world.host.gc_now();
     let jobs: Vec<(String, PathBuf)> = calibration.iter().chain(jobs).cloned().collect();
@@ -943,4 +996,35 @@ fn creates_reclaim_dead_containers_levels_without_admin_action() {
         world.host.list()
     );
     assert_eq!(world.host.held_by(&next).len(), 1);
+}
+
+#[test]
+fn owners_are_root_and_id_together() {
+    let world = ForceWorld::new("");
+    let other_root = world.host.path("other-root");
+    let id = world.host.unique_id("same");
+    world.create_ok(&id, &world.bundle("here", |_| {}));
+    let there = world.bundle("there", |_| {});
+    world
+        .host
+        .mcsrun(&[
+            "--root",
+            path_str(&other_root),
+            "create",
+            "--bundle",
+            path_str(&there),
+            id.as_str(),
+        ])
+        .expect_success("same id under another root");
+    let held = world.host.held_by(&id);
+    assert_eq!(held.len(), 2, "{held:?}");
+    assert_ne!(held[0]["level"], held[1]["level"]);
+
+    world
+        .host
+        .mcsrun(&["--root", path_str(&other_root), "delete", id.as_str()])
+        .expect_success("delete under the other root");
+    let held = world.host.held_by(&id);
+    assert_eq!(held.len(), 1, "{held:?}");
+    assert_eq!(held[0]["root"], path_str(&world.host.root));
 }
