@@ -1028,3 +1028,79 @@ fn owners_are_root_and_id_together() {
     assert_eq!(held.len(), 1, "{held:?}");
     assert_eq!(held[0]["root"], path_str(&world.host.root));
 }
+
+#[test]
+fn plain_rootfs_and_volumes_carry_the_label() {
+    // The default rootfs_label (auto) instead of this suite's "none".
+    let world = ForceWorld::new("");
+    world.host.write_config(&format!(
+        "runtime = {:?}\nselinux = \"force\"\n",
+        world.fake.path()
+    ));
+    let private = world.host.path("volume-private");
+    let shared = world.host.path("volume-shared");
+    let plain = world.host.path("volume-plain");
+    for dir in [&private, &shared, &plain] {
+        fs::create_dir_all(dir).unwrap();
+        fs::write(dir.join("file"), b"data").unwrap();
+    }
+    let bundle = world.bundle("files", |s| {
+        s["root"]["readonly"] = json!(false);
+        let mounts = s["mounts"].as_array_mut().unwrap();
+        for (source, dest, extra) in [
+            (&private, "/private", Some("Z")),
+            (&shared, "/shared", Some("z")),
+            (&plain, "/plain", None),
+        ] {
+            let mut options = vec!["rbind", "rw"];
+            options.extend(extra);
+            mounts.push(json!({
+                "destination": dest, "type": "bind",
+                "source": path_str(source), "options": options,
+            }));
+        }
+    });
+    fs::create_dir_all(bundle.join("rootfs/etc")).unwrap();
+    fs::write(bundle.join("rootfs/etc/hostname"), b"x").unwrap();
+    let id = world.host.unique_id("files");
+    let (_, mount) = world.create_ok(&id, &bundle);
+
+    for file in ["rootfs", "rootfs/etc", "rootfs/etc/hostname"] {
+        assert_eq!(
+            bundle::selinux_xattr(&bundle.join(file)).as_deref(),
+            Some(mount.as_str()),
+            "{file}"
+        );
+    }
+    for file in [private.clone(), private.join("file")] {
+        assert_eq!(
+            bundle::selinux_xattr(&file).as_deref(),
+            Some(mount.as_str()),
+            "{}",
+            file.display()
+        );
+    }
+    let shared_label = format!("{FILE_BASE}:s0");
+    for file in [shared.clone(), shared.join("file")] {
+        assert_eq!(
+            bundle::selinux_xattr(&file).as_deref(),
+            Some(shared_label.as_str()),
+            "{}",
+            file.display()
+        );
+    }
+    assert_eq!(bundle::selinux_xattr(&plain.join("file")), None);
+
+    // The runtime never sees z/Z: mount(2) would reject them.
+    let spec = read_json(&bundle.join("config.json"));
+    for m in spec["mounts"].as_array().unwrap() {
+        let options: Vec<&str> = m["options"]
+            .as_array()
+            .map(|o| o.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default();
+        assert!(!options.contains(&"z") && !options.contains(&"Z"), "{m}");
+        if ["/private", "/shared", "/plain"].contains(&m["destination"].as_str().unwrap()) {
+            assert_eq!(options, ["rbind", "rw"], "{m}");
+        }
+    }
+}

@@ -756,3 +756,31 @@ fn dry_run_logs_the_rootfs_action_under_the_containers_id() {
     );
     assert!(rootfs[0]["duration_ms"].is_number(), "{}", rootfs[0]);
 }
+
+#[test]
+fn dry_run_only_logs_the_relabel_of_a_writable_rootfs() {
+    let host = Host::new(BINS, DRY_RUN);
+    let id = host.unique_id("norelabel");
+    let bundle = busybox_bundle(&host.path("bundle"), &["/bin/true"]);
+    bundle::edit_json(&bundle.join("config.json"), |spec| {
+        spec["root"]["readonly"] = Value::Bool(false);
+    });
+    let _guard = RuncContainer::new(&host, &id);
+    host.mcsrun_rooted(&["run", "--bundle", path_str(&bundle), id.as_str()])
+        .expect_success("mcsrun run");
+    for file in ["rootfs", "rootfs/bin", "rootfs/bin/busybox"] {
+        assert_eq!(
+            bundle::selinux_xattr(&bundle.join(file)),
+            None,
+            "dry-run labelled {file}"
+        );
+    }
+    let rootfs: Vec<Value> = host
+        .log_events()
+        .into_iter()
+        .filter(|e| e["event"] == "rootfs")
+        .collect();
+    assert_eq!(rootfs.len(), 1, "{rootfs:?}");
+    assert_eq!(rootfs[0]["strategy"], "relabel", "{}", rootfs[0]);
+    assert_eq!(rootfs[0]["dry_run"], true, "{}", rootfs[0]);
+}

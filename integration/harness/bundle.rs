@@ -591,3 +591,28 @@ pub fn split_nul(bytes: &[u8]) -> Vec<OsString> {
 pub fn os_args(args: &[&str]) -> Vec<OsString> {
     args.iter().map(OsString::from).collect()
 }
+
+/// The `security.selinux` extended attribute of `path` (not following a symlink), without
+/// its trailing NUL; `None` when the file has none.
+pub fn selinux_xattr(path: &Path) -> Option<String> {
+    let c_path = std::ffi::CString::new(path.as_os_str().as_bytes()).expect("path without NUL");
+    let name = std::ffi::CString::new("security.selinux").expect("no NUL");
+    let mut buf = vec![0u8; 4096];
+    // SAFETY: both strings are NUL-terminated; the buffer length is passed along.
+    let n = unsafe {
+        libc::lgetxattr(
+            c_path.as_ptr(),
+            name.as_ptr(),
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+        )
+    };
+    if n < 0 {
+        return None;
+    }
+    buf.truncate(n as usize);
+    if buf.last() == Some(&0) {
+        buf.pop();
+    }
+    Some(String::from_utf8_lossy(&buf).into_owned())
+}
