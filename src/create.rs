@@ -10,7 +10,6 @@ use oci_bundle::{Bundle, ConfigDoc};
 use runc_argv::Command;
 use selinux_host::TypeOverrides;
 use serde_json::json;
-use std::path::Path;
 use std::time::Instant;
 
 use crate::front::CallContext;
@@ -65,8 +64,8 @@ pub fn prepare(ctx: &CallContext, command: &Command) -> Result<(), String> {
 
     let result = apply(
         ctx,
+        &owner,
         &bundle,
-        &bundle_path,
         &mut doc,
         &plan,
         level.as_ref(),
@@ -100,8 +99,8 @@ pub fn prepare(ctx: &CallContext, command: &Command) -> Result<(), String> {
 /// Labels the files and rewrites config.json; the level is already held.
 fn apply(
     ctx: &CallContext,
+    owner: &Owner,
     bundle: &Bundle,
-    bundle_path: &Path,
     doc: &mut ConfigDoc,
     plan: &LabelPlan,
     level: Option<&Level>,
@@ -118,7 +117,15 @@ fn apply(
     let shared_volume_label = plan
         .file_base
         .with_level(Level::parse("s0").expect("s0 is a level"));
-    fslabel::label_files(ctx, bundle_path, doc, rootfs, &mount, &shared_volume_label)?;
+    fslabel::label_files(
+        ctx,
+        owner,
+        bundle.path(),
+        doc,
+        rootfs,
+        &mount,
+        &shared_volume_label,
+    )?;
     if ctx.dry_run() {
         doc.set_annotation(DRY_RUN_PROCESS_LABEL, &process.to_string());
         doc.set_annotation(DRY_RUN_MOUNT_LABEL, &mount.to_string());

@@ -7,6 +7,7 @@ use fs_label::{
     locate_rootfs, plan_rootfs, plan_volumes, relabel_tree, remount_with_context, Plan,
     RelabelOptions, RootfsInfo, RootfsLabelMode, SpecMount,
 };
+use mcs_alloc::Owner;
 use mcs_label::{Context, Level};
 use mcsrun_settings::LogLevel;
 use mcsrun_settings::RootfsLabelMode as Setting;
@@ -61,6 +62,7 @@ pub fn inspect_rootfs(bundle: &Path, doc: &ConfigDoc) -> Result<RootfsState, Str
 /// options in `doc` (runc would hand them to mount(2)).
 pub fn label_files(
     ctx: &CallContext,
+    owner: &Owner,
     bundle: &Path,
     doc: &mut ConfigDoc,
     rootfs: &RootfsState,
@@ -83,6 +85,7 @@ pub fn label_files(
         .map_err(|e| e.to_string())?;
         let started = Instant::now();
         let mut event = json!({
+            "id": owner.id(), "root": owner.root().display().to_string(),
             "strategy": plan.strategy(), "action": plan.describe(), "dry_run": dry_run,
         });
         match &plan {
@@ -119,6 +122,7 @@ pub fn label_files(
             LogLevel::Info,
             "volume",
             json!({
+                "id": owner.id(), "root": owner.root().display().to_string(),
                 "action": volume.describe(), "dry_run": dry_run,
                 "files_seen": report.files_seen, "files_changed": report.files_changed,
                 "duration_ms": report.duration.as_secs_f64() * 1000.0,

@@ -77,11 +77,10 @@ impl Bundle {
 
     /// Replaces `config.json` with `doc`, atomically: a temporary `.config.json.<random>`
     /// is created in the bundle directory (`O_CREAT | O_EXCL | O_NOFOLLOW`) with the
-    /// loaded file's mode (and owner, when running as root), written, fsynced, renamed
-    /// over `config.json` and the directory fsynced. A symlink planted at
+    /// loaded file's mode (and owner, when running as root), written, fsynced and renamed
+    /// over `config.json`. A symlink planted at
     /// `config.json` is replaced, never written through. On failure before the rename
-    /// the temporary file is removed and `config.json` is untouched; a failure of the
-    /// final directory fsync is reported although the new file is already in place.
+    /// the temporary file is removed and `config.json` is untouched.
     ///
     /// The text keeps the original's layout (see [`crate::TextLayout`]). Writing an
     /// unmodified document is allowed; callers that want to skip it check

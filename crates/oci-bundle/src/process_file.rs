@@ -108,8 +108,8 @@ impl ProcessFile {
         self.layout.render(&self.value)
     }
 
-    /// Replaces the file atomically in its directory (temporary file, fsync, rename,
-    /// directory fsync), keeping its mode (and owner, when running as root).
+    /// Replaces the file atomically in its directory (temporary file, fsync, rename),
+    /// keeping its mode (and owner, when running as root).
     pub fn write(&self) -> Result<(), BundleError> {
         safe_io::replace_file(
             self.dir.as_fd(),
