@@ -36,6 +36,12 @@ pub fn prepare(ctx: &CallContext, command: &Command) -> Result<(), String> {
     };
     let bundle = Bundle::open(&bundle_path).map_err(|e| e.to_string())?;
     let mut doc = bundle.load_config().map_err(|e| e.to_string())?;
+    if !doc.process_present() {
+        return Err(format!(
+            "{}: process: missing (a container needs a process to label)",
+            bundle.config_path().display()
+        ));
+    }
     let policy = policy(ctx)?;
     let facts = spec_facts(&doc);
 
