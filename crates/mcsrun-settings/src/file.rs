@@ -35,20 +35,38 @@ impl ConfigFile {
 }
 
 /// Turns toml's multi-line diagnostic into one line: `line N: <message>`, with the
-/// unknown-key case phrased around the key's name.
+/// unknown-key case phrased around the key's name, and a bad value (wrong type) prefixed
+/// with the key it was given to: `line N: key: <message>`.
 fn describe_toml_error(e: &toml::de::Error, text: &str) -> String {
     let message = e.message().trim();
-    let message = match unknown_field_name(message) {
+    let unknown = unknown_field_name(message);
+    let message = match unknown {
         Some(key) => format!("unknown key \"{key}\""),
         None => message.replace('\n', " "),
     };
     match e.span() {
         Some(span) => {
-            let line = text[..span.start.min(text.len())].matches('\n').count() + 1;
-            format!("line {line}: {message}")
+            let start = span.start.min(text.len());
+            let line = text[..start].matches('\n').count() + 1;
+            match key_of_value_at(text, start).filter(|_| unknown.is_none()) {
+                Some(key) => format!("line {line}: {key}: {message}"),
+                None => format!("line {line}: {message}"),
+            }
         }
         None => message,
     }
+}
+
+/// The bare key of `key = value` when `start` is where that value begins on its line;
+/// `None` for any other position (a syntax error, a key's own span).
+fn key_of_value_at(text: &str, start: usize) -> Option<&str> {
+    let line_start = text[..start].rfind('\n').map_or(0, |at| at + 1);
+    let key = text[line_start..start].trim_end().strip_suffix('=')?.trim();
+    let bare = !key.is_empty()
+        && key
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+    bare.then_some(key)
 }
 
 /// Extracts `x` from serde's "unknown field `x`, expected one of ...".
@@ -110,12 +128,15 @@ gc_grace_seconds = 5
     fn wrong_type_is_one_line_naming_the_file() {
         let e = parse("gc_grace_seconds = \"soon\"\n").unwrap_err();
         assert!(
-            e.starts_with("config /etc/mcsrun/config.toml: line 1: "),
+            e.starts_with("config /etc/mcsrun/config.toml: line 1: gc_grace_seconds: "),
             "{e}"
         );
         assert!(!e.contains('\n'), "{e}");
-        let e = parse("runtime = 5\n").unwrap_err();
-        assert!(e.contains("line 1"), "{e}");
+        let e = parse("selinux = \"auto\"\n\nruntime = 5\n").unwrap_err();
+        assert!(
+            e.starts_with("config /etc/mcsrun/config.toml: line 3: runtime: "),
+            "{e}"
+        );
     }
 
     #[test]
