@@ -160,7 +160,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(dir.path().join("usr/lib")).unwrap();
         std::fs::write(dir.path().join("usr/lib/os-release"), "ID=fedora\n").unwrap();
-        assert_eq!(Distro::detect(&HostPaths::under(dir.path())), Distro::Fedora);
+        assert_eq!(
+            Distro::detect(&HostPaths::under(dir.path())),
+            Distro::Fedora
+        );
     }
 
     #[test]
@@ -198,7 +201,9 @@ mod tests {
              && restorecon -R /var/lib/docker/overlay2; or at once, until the next relabel: \
              chcon -R -t container_ro_file_t /var/lib/docker/overlay2"
         );
-        assert!(relabel_tree_fix(Path::new("/x"), "container_ro_file_t", true)
-            .ends_with("chcon -R -t container_ro_file_t -l s0 /x"));
+        assert!(
+            relabel_tree_fix(Path::new("/x"), "container_ro_file_t", true)
+                .ends_with("chcon -R -t container_ro_file_t -l s0 /x")
+        );
     }
 }

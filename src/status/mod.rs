@@ -1,289 +1,298 @@
 //! `mcsctl status` (alias `doctor`): one line per check — `ok`, `warn` or `fail` — with
-//! the evidence and, where something is wrong, the command that fixes it. Exit 0 when no
-//! check fails.
+//! the evidence and, where something is wrong, the command that fixes it; `--json` for
+//! scripts; exit 0 when no check fails. The checks, in order:
+//!
+//! 1. `selinux`: enabled, enforcing/permissive, policy, MLS/MCS, and mcsrun's mode;
+//! 2. `policy`: the container contexts exist in the loaded policy ([`policy`]);
+//! 3. `storage`: the engines' layer directories carry labels containers can read ([`storage`]);
+//! 4. `domains`: the labels of mcsrun, the runtime and the running engines ([`domains`]);
+//! 5. `config`, `runtime`, `state`, `gc`: mcsrun's own setup ([`mcsrun_setup`]).
+//!
+//! On a host without SELinux, 2–4 are reported as skipped. Host facts are read under a
+//! [`selinux_host::HostPaths`] root through replaceable probes ([`Doctor`]), so every
+//! check runs against fixture trees in tests.
 
-use mcs_alloc::runtime_state_exists;
-use mcs_label::CategoryRange;
-use mcsrun_settings::{FileId, SelinuxMode, Settings};
-use selinux_host::{EnforceMode, SelinuxHost, TypeOverrides};
-use serde_json::{json, Value};
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
-use std::path::Path;
-use std::process::Command;
+pub mod domains;
+pub mod host;
+pub mod mcsrun_setup;
+pub mod policy;
+pub mod report;
+pub mod selinux;
+pub mod storage;
+#[cfg(test)]
+mod testhost;
 
-/// The verdict of one check.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum State {
-    Ok,
-    Warn,
-    Fail,
+pub use host::{Distro, Doctor, FileLabels, XattrLabels};
+pub use report::{Check, Report, State};
+
+use mcsrun_settings::{FileId, Settings, SettingsError};
+use selinux_host::{SelinuxHost, TypeOverrides};
+use std::path::{Path, PathBuf};
+
+/// `mcsctl status` arguments.
+#[derive(clap::Args, Debug, Clone, Default, PartialEq, Eq)]
+pub struct StatusArgs {
+    /// Print JSON for scripts.
+    #[arg(long)]
+    pub json: bool,
+    /// Also check the labels of this layer storage directory (repeatable).
+    #[arg(long, value_name = "PATH")]
+    pub storage: Vec<PathBuf>,
 }
 
-impl State {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            State::Ok => "ok",
-            State::Warn => "warn",
-            State::Fail => "fail",
-        }
-    }
-}
-
-/// One line of the report.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Check {
-    pub name: &'static str,
-    pub state: State,
-    pub message: String,
-    pub fix: Option<String>,
-}
-
-impl Check {
-    fn new(name: &'static str, state: State, message: impl Into<String>) -> Check {
-        Check {
-            name,
-            state,
-            message: message.into(),
-            fix: None,
-        }
-    }
-
-    fn fix(mut self, fix: impl Into<String>) -> Check {
-        self.fix = Some(fix.into());
-        self
-    }
-
-    fn to_json(&self) -> Value {
-        json!({"check": self.name, "state": self.state.as_str(), "message": self.message, "fix": self.fix})
-    }
-}
-
-/// Prints the report; returns 1 when a check failed.
+/// Prints the report for already loaded settings; returns 1 when a check failed.
 pub fn run(settings: &Settings, as_json: bool) -> Result<i32, String> {
-    let host = SelinuxHost::system();
-    let checks = collect(settings, &host);
-    let failed = checks.iter().any(|c| c.state == State::Fail);
-    if as_json {
-        let all: Vec<Value> = checks.iter().map(Check::to_json).collect();
-        println!("{}", json!({"checks": all, "ok": !failed}));
+    Ok(run_with(
+        Ok(settings.clone()),
+        &StatusArgs {
+            json: as_json,
+            storage: Vec::new(),
+        },
+    ))
+}
+
+/// Prints the report; a settings load error becomes a failed `config` line and the other
+/// checks use the built-in defaults. Returns the exit code.
+pub fn run_with(loaded: Result<Settings, SettingsError>, args: &StatusArgs) -> i32 {
+    let settings = loaded
+        .as_ref()
+        .cloned()
+        .unwrap_or_else(|_| Settings::defaults());
+    let doctor = Doctor::system(&settings);
+    let report = collect(&loaded, &settings, &doctor, &args.storage);
+    if args.json {
+        println!("{}", report.to_json());
     } else {
-        for c in &checks {
-            println!("{:<4} {:<10} {}", c.state.as_str(), c.name, c.message);
-            if let Some(fix) = &c.fix {
-                println!("{:<15} fix: {fix}", "");
-            }
-        }
+        print!("{}", report.to_text());
     }
-    Ok(i32::from(failed))
+    report.exit_code()
 }
 
-/// Runs every check against the real host.
-pub fn collect(settings: &Settings, host: &SelinuxHost) -> Vec<Check> {
-    let mut checks = vec![
-        selinux_check(settings, host),
-        config_check(settings),
-        runtime_check(settings),
-    ];
-    checks.extend(types_checks(settings, host));
-    checks.extend(store_checks(settings));
-    checks
-}
-
-fn selinux_check(settings: &Settings, host: &SelinuxHost) -> Check {
-    let mode = settings.selinux;
-    let Ok(status) = host.status() else {
-        return Check::new(
-            "selinux",
-            State::Warn,
-            "cannot read the host's SELinux state",
-        );
-    };
-    if !status.enabled {
-        let what = match mode {
-            SelinuxMode::Auto | SelinuxMode::Off => {
-                format!("mcsrun (mode {mode}) passes every call through unlabelled")
-            }
-            SelinuxMode::DryRun => {
-                "mcsrun (mode dry-run) records levels and writes them as annotations only".into()
-            }
-            SelinuxMode::Force => {
-                "mode force labels containers anyway, and runc will refuse to start them".into()
-            }
-        };
-        let state = if mode == SelinuxMode::Force {
-            State::Fail
-        } else {
-            State::Warn
-        };
-        let check = Check::new(
-            "selinux",
-            state,
-            format!("SELinux is not enabled on this host; {what}"),
-        );
-        return if mode == SelinuxMode::Force {
-            check.fix("set selinux = \"auto\" in the config, or boot with SELinux enabled")
-        } else {
-            check
-        };
-    }
-    let mut message = format!(
-        "enabled, {}, policy {}, MLS/MCS {}; mode {mode}",
-        status.enforce,
-        status.policy_type,
-        if status.mls { "on" } else { "off" }
-    );
-    let mut state = State::Ok;
-    if !status.mls {
-        state = State::Fail;
-        message.push_str(": the policy has no MLS/MCS, so levels cannot separate containers");
-    } else if status.enforce == EnforceMode::Permissive {
-        state = State::Warn;
-        message.push_str(": permissive, denials are logged but not enforced");
-    }
-    if mode == SelinuxMode::Off {
-        state = state.max(State::Warn);
-        message.push_str(" (mcsrun labels nothing in mode off)");
-    }
-    Check::new("selinux", state, message)
-}
-
-fn config_check(settings: &Settings) -> Check {
-    let path = settings.config_path.display();
-    if settings.config_found {
-        Check::new("config", State::Ok, format!("{path} parsed"))
-    } else {
-        Check::new(
-            "config",
-            State::Ok,
-            format!("{path} absent: defaults in use"),
-        )
-    }
-}
-
-fn runtime_check(settings: &Settings) -> Check {
-    match settings.resolve_runtime(FileId::of(Path::new("/proc/self/exe"))) {
-        Err(e) => Check::new("runtime", State::Fail, e.to_string())
-            .fix("install runc (apt-get install runc) or set runtime in the config"),
-        Ok(path) => {
-            let version = Command::new(&path)
-                .arg("--version")
-                .output()
-                .ok()
-                .and_then(|o| String::from_utf8(o.stdout).ok())
-                .and_then(|s| s.lines().next().map(str::to_string))
-                .unwrap_or_else(|| "version unknown".into());
-            Check::new(
-                "runtime",
-                State::Ok,
-                format!("{} ({version})", path.display()),
-            )
+impl Doctor {
+    /// This host: real kernel probes and xattrs, the runtime `settings` resolve to, and
+    /// the mcsrun installed next to this program or on PATH.
+    pub fn system(settings: &Settings) -> Doctor {
+        Doctor {
+            host: SelinuxHost::system(),
+            labels: Box::new(XattrLabels),
+            runtime: settings
+                .resolve_runtime(FileId::of(Path::new("/proc/self/exe")))
+                .map_err(|e| e.to_string()),
+            mcsrun: find_mcsrun(),
         }
     }
 }
 
-fn types_checks(settings: &Settings, host: &SelinuxHost) -> Vec<Check> {
+/// `mcsrun` next to the running program, else the first on PATH.
+fn find_mcsrun() -> Option<PathBuf> {
+    let sibling = std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent().map(|dir| dir.join("mcsrun")))
+        .filter(|path| path.is_file());
+    sibling.or_else(|| {
+        std::env::split_paths(&std::env::var_os("PATH")?)
+            .map(|dir| dir.join("mcsrun"))
+            .find(|path| path.is_file())
+    })
+}
+
+/// Runs every check. `loaded` is how loading the settings went; `settings` what the
+/// checks use (the loaded ones, or the defaults after an error).
+pub fn collect(
+    loaded: &Result<Settings, SettingsError>,
+    settings: &Settings,
+    doctor: &Doctor,
+    storage: &[PathBuf],
+) -> Report {
+    let distro = Distro::detect(doctor.paths());
+    let mut checks = vec![selinux::selinux_check(
+        settings.selinux,
+        &doctor.host,
+        &distro,
+    )];
+    if doctor.host.is_enabled() {
+        checks.extend(policy::policy_checks(settings, &doctor.host, &distro));
+        checks.extend(storage::storage_checks(
+            doctor,
+            storage,
+            &expectation(settings, &doctor.host),
+        ));
+        let engines = domains::find_engines(doctor.paths());
+        checks.extend(domains::domain_checks(doctor, &engines));
+    } else {
+        checks.push(selinux::skipped(
+            "policy",
+            "asking the loaded policy for the container types",
+        ));
+        checks.push(selinux::skipped(
+            "storage",
+            "checking the labels of layer directories",
+        ));
+        checks.push(selinux::skipped(
+            "domains",
+            "checking binary labels and engine domains",
+        ));
+    }
+    checks.push(mcsrun_setup::config_check(loaded));
+    checks.push(mcsrun_setup::runtime_check(doctor));
+    checks.extend(mcsrun_setup::store_checks(settings));
+    Report { checks }
+}
+
+/// The types layer files must carry, from the same sources mcsrun labels with.
+fn expectation(settings: &Settings, host: &SelinuxHost) -> storage::Expectation {
     let overrides = TypeOverrides {
         process_type: settings.process_type.clone(),
         file_type: settings.file_type.clone(),
     };
-    let types = match host.container_types(&overrides) {
-        Ok(t) => t,
-        Err(e) => return vec![Check::new("types", State::Fail, e.to_string())],
+    let types = host.container_types(&overrides).ok();
+    let type_of = |context: Option<&selinux_host::SourcedContext>, default: &str| {
+        context.map_or(default.to_string(), |c| c.context.type_().to_string())
     };
-    let mut checks = vec![];
-    let mut contexts = vec![("process", &types.process), ("file", &types.file)];
-    if let Some(ro) = &types.ro_file {
-        contexts.push(("ro_file", ro));
+    storage::Expectation {
+        reader: type_of(types.as_ref().map(|t| &t.process), "container_t"),
+        file_type: type_of(types.as_ref().map(|t| &t.file), "container_file_t"),
+        ro_type: type_of(
+            types.as_ref().and_then(|t| t.ro_file.as_ref()),
+            "container_ro_file_t",
+        ),
     }
-    for (what, sourced) in contexts {
-        let text = format!("{what} {} (from {})", sourced.context, sourced.source);
-        if !host.is_enabled() {
-            checks.push(Check::new("types", State::Ok, text));
-            continue;
-        }
-        let probe = sourced
-            .context
-            .with_level(mcs_label::Level::parse("s0").expect("s0 is a level"));
-        checks.push(match host.validate_context(&probe) {
-            Ok(()) => Check::new("types", State::Ok, format!("{text}: known to the policy")),
-            Err(e) => Check::new("types", State::Fail, format!("{text}: {e}")).fix(
-                "install the container policy module (container-selinux, or build container.pp from selinux-policy-src) with semodule -i",
-            ),
-        });
-    }
-    checks
 }
 
-fn store_checks(settings: &Settings) -> Vec<Check> {
-    let dir = &settings.state_dir;
-    let meta = match std::fs::symlink_metadata(dir) {
-        Err(_) => {
-            return vec![Check::new(
-                "state",
-                State::Ok,
-                format!("{} not created yet (no level ever held)", dir.display()),
-            )]
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use testhost::{doctor, enforcing_host, Fixture, CONTAINER_MODULE};
+
+    fn names_and_states(report: &Report) -> Vec<(&str, State)> {
+        report.checks.iter().map(|c| (c.name, c.state)).collect()
+    }
+
+    fn private_settings(dir: &Path) -> Settings {
+        Settings {
+            state_dir: dir.join("state"),
+            ..Settings::defaults()
         }
-        Ok(m) => m,
-    };
-    let mode = meta.permissions().mode() & 0o7777;
-    let mut checks = vec![];
-    // SAFETY: geteuid cannot fail.
-    let me = unsafe { libc::geteuid() };
-    if meta.file_type().is_symlink() || !meta.is_dir() || meta.uid() != me || mode & 0o022 != 0 {
-        checks.push(
-            Check::new(
-                "state",
-                State::Fail,
-                format!(
-                    "{}: owner uid {}, mode {mode:04o}{}: mcsrun refuses it",
-                    dir.display(),
-                    meta.uid(),
-                    if meta.file_type().is_symlink() {
-                        ", a symlink"
-                    } else {
-                        ""
-                    }
-                ),
-            )
-            .fix(format!("chown {me} {0} && chmod 0700 {0}", dir.display())),
-        );
-        return checks;
     }
-    let records = match mcs_alloc::Store::open(dir).and_then(|s| s.list()) {
-        Ok(r) => r,
-        Err(e) => return vec![Check::new("state", State::Fail, e.to_string())],
-    };
-    let pairs = CategoryRange::parse(&settings.categories)
-        .map(|r| r.pair_count().to_string())
-        .unwrap_or_else(|e| format!("? ({e})"));
-    let mut levels: Vec<&str> = records.iter().map(|r| r.level.as_str()).collect();
-    levels.sort_unstable();
-    levels.dedup();
-    let stale = records
-        .iter()
-        .filter(|r| !runtime_state_exists(&r.owner))
-        .count();
-    checks.push(Check::new(
-        "state",
-        State::Ok,
-        format!(
-            "{} (mode {mode:04o}): {} levels held by {} containers, of {pairs} pairs in {}",
-            dir.display(),
-            levels.len(),
-            records.len(),
-            settings.categories
-        ),
-    ));
-    if stale > 0 {
-        checks.push(
-            Check::new(
-                "gc",
-                State::Warn,
-                format!("{stale} holds belong to containers whose runtime state is gone"),
-            )
-            .fix("mcsctl gc"),
+
+    #[test]
+    fn host_without_selinux_skips_the_selinux_checks() {
+        let fixture = Fixture::new();
+        let mut doctor = doctor(fixture.host_without_selinux());
+        doctor.runtime = Ok(PathBuf::from("/bin/true"));
+        let settings = private_settings(fixture.root());
+        let report = collect(&Ok(settings.clone()), &settings, &doctor, &[]);
+        assert_eq!(
+            names_and_states(&report),
+            [
+                ("selinux", State::Warn),
+                ("policy", State::Ok),
+                ("storage", State::Ok),
+                ("domains", State::Ok),
+                ("config", State::Ok),
+                ("runtime", State::Ok),
+                ("state", State::Ok),
+            ]
+        );
+        assert!(report.checks[1].message.starts_with("skipped: "));
+        assert_eq!(report.exit_code(), 0);
+    }
+
+    #[test]
+    fn the_seed_host_is_diagnosed_end_to_end() {
+        // Debian, enforcing, container module loaded, dockerd started by systemd and its
+        // layers created as var_lib_t.
+        let fixture = Fixture::new();
+        fixture.write("/etc/os-release", "ID=debian\n");
+        fixture.selinux_config("SELINUX=enforcing\nSELINUXTYPE=default\n");
+        fixture.write("/var/lib/docker/overlay2/abc/diff/bin/busybox", "elf");
+        fixture.label("/var/lib/docker/overlay2", "system_u:object_r:var_lib_t:s0");
+        fixture.label(
+            "/var/lib/docker/overlay2/abc",
+            "system_u:object_r:var_lib_t:s0",
+        );
+        fixture.label(
+            "/var/lib/docker/overlay2/abc/diff",
+            "system_u:object_r:var_lib_t:s0",
+        );
+        fixture.label(
+            "/var/lib/docker/overlay2/abc/diff/bin",
+            "system_u:object_r:var_lib_t:s0",
+        );
+        fixture.label(
+            "/var/lib/docker/overlay2/abc/diff/bin/busybox",
+            "system_u:object_r:var_lib_t:s0",
+        );
+        fixture.write("/usr/sbin/runc", "#!/bin/sh\necho runc version 1.1.5\n");
+        std::fs::set_permissions(
+            fixture.path("/usr/sbin/runc"),
+            std::os::unix::fs::PermissionsExt::from_mode(0o755),
+        )
+        .unwrap();
+        fixture.label(
+            "/usr/sbin/runc",
+            "system_u:object_r:container_engine_exec_t:s0",
+        );
+        fixture.write("/usr/sbin/dockerd", "elf");
+        fixture.label("/usr/sbin/dockerd", "system_u:object_r:bin_t:s0");
+        fixture.process(
+            812,
+            "dockerd",
+            "system_u:system_r:initrc_t:s0",
+            "/usr/sbin/dockerd",
+        );
+
+        let mut doctor = doctor(enforcing_host(&fixture, CONTAINER_MODULE));
+        doctor.runtime = Ok(PathBuf::from("/usr/sbin/runc"));
+        let settings = private_settings(fixture.root());
+        let report = collect(&Ok(settings.clone()), &settings, &doctor, &[]);
+        assert_eq!(
+            names_and_states(&report),
+            [
+                ("selinux", State::Ok),
+                ("policy", State::Ok),
+                ("policy", State::Ok),
+                ("policy", State::Ok),
+                ("storage", State::Fail),
+                ("domains", State::Warn),
+                ("domains", State::Warn),
+                ("domains", State::Warn),
+                ("config", State::Ok),
+                ("runtime", State::Ok),
+                ("state", State::Ok),
+            ],
+            "{}",
+            report.to_text()
+        );
+        assert_eq!(
+            report.checks[0].message,
+            "enabled, enforcing, policy default, MLS/MCS on; mode auto"
+        );
+        assert!(report.checks[4]
+            .message
+            .contains("/var/lib/docker/overlay2/abc is system_u:object_r:var_lib_t:s0"));
+        assert_eq!(report.exit_code(), 1);
+        let json = report.to_json();
+        assert_eq!(json["ok"], false);
+        assert_eq!(json["checks"][4]["state"], "fail");
+    }
+
+    #[test]
+    fn status_args_parse() {
+        use clap::Parser;
+        #[derive(clap::Parser)]
+        struct Cli {
+            #[command(flatten)]
+            status: StatusArgs,
+        }
+        let cli =
+            Cli::try_parse_from(["status", "--json", "--storage", "/a", "--storage=/b"]).unwrap();
+        assert_eq!(
+            cli.status,
+            StatusArgs {
+                json: true,
+                storage: vec![PathBuf::from("/a"), PathBuf::from("/b")],
+            }
         );
     }
-    checks
 }

@@ -3,7 +3,9 @@
 //! `<selinuxfs>/context` at a level of the configured range); when a type is missing, the
 //! fix says where the container module comes from on this distribution.
 
-use mcs_label::{CategoryRange, CategorySet, Context, Level, McsPair, Sensitivity, SensitivityLevel};
+use mcs_label::{
+    CategoryRange, CategorySet, Context, Level, McsPair, Sensitivity, SensitivityLevel,
+};
 use mcsrun_settings::Settings;
 use selinux_host::{PolicyError, SelinuxHost, SourcedContext, TypeOverrides, TypeSource};
 
@@ -44,8 +46,9 @@ pub fn policy_checks(settings: &Settings, host: &SelinuxHost, distro: &Distro) -
     let level = match probe_level(settings) {
         Ok(level) => level,
         Err(e) => {
-            return vec![Check::fail(NAME, e)
-                .with_fix("set categories (e.g. \"c0.c1023\") and level_prefix (\"s0\") in the mcsrun config")]
+            return vec![Check::fail(NAME, e).with_fix(
+                "set categories (e.g. \"c0.c1023\") and level_prefix (\"s0\") in the mcsrun config",
+            )]
         }
     };
     let ro_file = types.ro_file.clone().unwrap_or_else(|| SourcedContext {
@@ -53,7 +56,7 @@ pub fn policy_checks(settings: &Settings, host: &SelinuxHost, distro: &Distro) -
         source: TypeSource::BuiltIn,
     });
     [
-        ("process", &types.process, level.clone()),
+        ("process", &types.process, level),
         ("file", &types.file, level),
         // Image layers are shared by every container: level s0.
         ("read-only file", &ro_file, shared_level(settings)),
@@ -172,10 +175,17 @@ mod tests {
         let checks = policy_checks(&Settings::defaults(), &host, &Distro::Debian);
         assert_eq!(checks.len(), 3);
         assert!(checks.iter().all(|c| c.state == State::Fail), "{checks:#?}");
-        assert!(checks[0].message.contains("lxc_contexts): the loaded SELinux policy has no type `container_t`"));
+        assert!(checks[0]
+            .message
+            .contains("lxc_contexts): the loaded SELinux policy has no type `container_t`"));
         let fix = checks[0].fix.as_deref().unwrap();
-        assert!(fix.contains("tar -I zstd -xf /usr/src/selinux-policy-src.tar.zst"), "{fix}");
-        assert!(fix.contains("make -f /usr/share/selinux/devel/Makefile container.pp && semodule -i container.pp"));
+        assert!(
+            fix.contains("tar -I zstd -xf /usr/src/selinux-policy-src.tar.zst"),
+            "{fix}"
+        );
+        assert!(fix.contains(
+            "make -f /usr/share/selinux/devel/Makefile container.pp && semodule -i container.pp"
+        ));
         assert!(checks[2].message.contains("no type `container_ro_file_t`"));
     }
 
@@ -186,13 +196,20 @@ mod tests {
         let mut settings = Settings::defaults();
         let checks = policy_checks(&settings, &host, &Distro::Fedora);
         assert_eq!(checks[0].state, State::Fail);
-        assert_eq!(checks[0].fix.as_deref(), Some("dnf install container-selinux"));
+        assert_eq!(
+            checks[0].fix.as_deref(),
+            Some("dnf install container-selinux")
+        );
         assert_eq!(checks[1].state, State::Ok);
 
         settings.process_type = Some("my_container_t".into());
         let checks = policy_checks(&settings, &host, &Distro::Fedora);
         assert!(checks[0].message.starts_with("process context system_u:system_r:my_container_t:s0:c0,c1023 (from config key process_type)"));
-        assert!(checks[0].fix.as_deref().unwrap().starts_with("load the policy module that defines my_container_t"));
+        assert!(checks[0]
+            .fix
+            .as_deref()
+            .unwrap()
+            .starts_with("load the policy module that defines my_container_t"));
     }
 
     #[test]
@@ -201,7 +218,9 @@ mod tests {
         settings.categories = "c10.c20".into();
         assert_eq!(probe_level(&settings).unwrap().to_string(), "s0:c10,c20");
         settings.categories = "c9.c2".into();
-        assert!(probe_level(&settings).unwrap_err().starts_with("categories \"c9.c2\": "));
+        assert!(probe_level(&settings)
+            .unwrap_err()
+            .starts_with("categories \"c9.c2\": "));
 
         let fixture = Fixture::new();
         let host = enforcing_host(&fixture, CONTAINER_MODULE);
@@ -213,11 +232,18 @@ mod tests {
     #[test]
     fn unreadable_contexts_file_fails() {
         let fixture = Fixture::new();
-        fixture.write("/usr/share/containers/selinux/contexts", "process container_t\n");
+        fixture.write(
+            "/usr/share/containers/selinux/contexts",
+            "process container_t\n",
+        );
         let host = enforcing_host(&fixture, CONTAINER_MODULE);
         let checks = policy_checks(&Settings::defaults(), &host, &Distro::Debian);
         assert_eq!(checks.len(), 1);
         assert_eq!(checks[0].state, State::Fail);
-        assert!(checks[0].message.starts_with("container contexts: "), "{}", checks[0].message);
+        assert!(
+            checks[0].message.starts_with("container contexts: "),
+            "{}",
+            checks[0].message
+        );
     }
 }

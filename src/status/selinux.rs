@@ -85,7 +85,9 @@ fn disabled_check(mode: SelinuxMode, host: &SelinuxHost, distro: &Distro) -> Che
     }
     let boot_fix = match distro {
         Distro::Debian => "selinux-activate (package selinux-basics) and reboot",
-        Distro::Fedora => "SELINUX=enforcing in /etc/selinux/config, touch /.autorelabel and reboot",
+        Distro::Fedora => {
+            "SELINUX=enforcing in /etc/selinux/config, touch /.autorelabel and reboot"
+        }
         Distro::Other(_) => "boot with security=selinux selinux=1 and a policy installed",
     };
     if mode == SelinuxMode::Force {
@@ -116,7 +118,11 @@ mod tests {
     fn enforcing_mcs_host_is_ok() {
         let fixture = Fixture::new();
         fixture.selinux_config("SELINUX=enforcing\nSELINUXTYPE=default\n");
-        let check = selinux_check(SelinuxMode::Auto, &enforcing_host(&fixture, &[]), &Distro::Debian);
+        let check = selinux_check(
+            SelinuxMode::Auto,
+            &enforcing_host(&fixture, &[]),
+            &Distro::Debian,
+        );
         assert_eq!(
             check,
             Check::ok(
@@ -130,16 +136,30 @@ mod tests {
     fn permissive_warns_and_no_mls_fails() {
         let fixture = Fixture::new();
         fixture.selinuxfs_flag("enforce", "0");
-        let check = selinux_check(SelinuxMode::Auto, &enforcing_host(&fixture, &[]), &Distro::Debian);
+        let check = selinux_check(
+            SelinuxMode::Auto,
+            &enforcing_host(&fixture, &[]),
+            &Distro::Debian,
+        );
         assert_eq!(check.state, State::Warn);
-        assert!(check.message.ends_with("permissive, denials are logged but not enforced"));
+        assert!(check
+            .message
+            .ends_with("permissive, denials are logged but not enforced"));
         assert!(check.fix.unwrap().starts_with("setenforce 1"));
 
         fixture.selinuxfs_flag("mls", "0");
-        let check = selinux_check(SelinuxMode::Off, &enforcing_host(&fixture, &[]), &Distro::Debian);
+        let check = selinux_check(
+            SelinuxMode::Off,
+            &enforcing_host(&fixture, &[]),
+            &Distro::Debian,
+        );
         assert_eq!(check.state, State::Fail);
-        assert!(check.message.contains("MLS/MCS off; mode off: the policy has no MLS/MCS"));
-        assert!(check.message.ends_with("(mcsrun labels nothing in mode off)"));
+        assert!(check
+            .message
+            .contains("MLS/MCS off; mode off: the policy has no MLS/MCS"));
+        assert!(check
+            .message
+            .ends_with("(mcsrun labels nothing in mode off)"));
     }
 
     #[test]
@@ -164,11 +184,15 @@ mod tests {
     fn configured_but_not_booted_says_how_to_enable() {
         let fixture = Fixture::new();
         fixture.selinux_config("SELINUX=enforcing\n");
-        let check = selinux_check(SelinuxMode::Auto, &fixture.host_without_selinux(), &Distro::Fedora);
+        let check = selinux_check(
+            SelinuxMode::Auto,
+            &fixture.host_without_selinux(),
+            &Distro::Fedora,
+        );
         assert_eq!(check.state, State::Warn);
-        assert!(check
-            .message
-            .ends_with("(/etc/selinux/config asks for enforcing: the kernel was booted without SELinux)"));
+        assert!(check.message.ends_with(
+            "(/etc/selinux/config asks for enforcing: the kernel was booted without SELinux)"
+        ));
         assert_eq!(
             check.fix.as_deref(),
             Some("enable SELinux: SELINUX=enforcing in /etc/selinux/config, touch /.autorelabel and reboot")
