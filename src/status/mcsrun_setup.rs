@@ -36,7 +36,7 @@ pub fn config_check(loaded: &Result<Settings, SettingsError>) -> Check {
             "config",
             format!("{e}; the checks below use the built-in defaults"),
         )
-        .with_fix("correct the named file, variable or flag (keys and values: DESIGN §8, examples/config.toml)"),
+        .with_fix("correct the named file, variable or flag (every key is described in the annotated examples/config.toml)"),
     }
 }
 
