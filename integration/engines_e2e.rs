@@ -139,6 +139,11 @@ fn main() -> ExitCode {
                 eprintln!("{problem}");
             }
             if problems.is_empty() {
+                if let Err(why) = std::fs::remove_dir_all(&settings.layout.base) {
+                    if why.kind() != std::io::ErrorKind::NotFound {
+                        eprintln!("remove {}: {why}", settings.layout.base.display());
+                    }
+                }
                 ExitCode::SUCCESS
             } else {
                 ExitCode::FAILURE
