@@ -30,9 +30,10 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Cmd {
-    /// SELinux state, policy, runtime, state dir and level counts.
+    /// Host doctor: SELinux, policy types, layer storage labels, binary labels and engine
+    /// domains, runtime, state dir and level counts; exit 1 when a check fails.
     #[command(visible_alias = "doctor")]
-    Status(Output),
+    Status(crate::status::StatusArgs),
     /// Every level held: level, owner (runtime root + id), bundle, age, alive.
     List(Output),
     /// The level(s) held by one container.
@@ -86,9 +87,16 @@ fn run(cli: Cli) -> Result<i32, String> {
         state_dir: cli.state_dir.clone(),
         ..Default::default()
     };
+    if let Cmd::Status(args) = &cli.command {
+        // A broken config is one of the things status reports, not a reason to stop.
+        return Ok(crate::status::run_with(
+            Settings::load_from_process(&flags),
+            args,
+        ));
+    }
     let settings = Settings::load_from_process(&flags).map_err(|e| e.to_string())?;
     match cli.command {
-        Cmd::Status(out) => crate::status::run(&settings, out.json),
+        Cmd::Status(_) => unreachable!("handled above"),
         Cmd::List(out) => {
             let records = open_store(&settings)?
                 .map_or(Ok(vec![]), |s| s.list().map_err(|e| e.to_string()))?;

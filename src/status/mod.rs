@@ -40,17 +40,6 @@ pub struct StatusArgs {
     pub storage: Vec<PathBuf>,
 }
 
-/// Prints the report for already loaded settings; returns 1 when a check failed.
-pub fn run(settings: &Settings, as_json: bool) -> Result<i32, String> {
-    Ok(run_with(
-        Ok(settings.clone()),
-        &StatusArgs {
-            json: as_json,
-            storage: Vec::new(),
-        },
-    ))
-}
-
 /// Prints the report; a settings load error becomes a failed `config` line and the other
 /// checks use the built-in defaults. Returns the exit code.
 pub fn run_with(loaded: Result<Settings, SettingsError>, args: &StatusArgs) -> i32 {
