@@ -258,7 +258,7 @@ fn run_suite(settings: EngineSettings, chosen: &[&Check]) -> ExitCode {
     let mut engines = engines;
     let mut problems = engines.tear_down();
     drop(engines);
-    problems.extend(remaining_traces(&layout));
+    problems.extend(layout.remaining_traces());
     if problems.is_empty() {
         passed += 1;
         println!("ok   teardown-leaves-nothing-behind");
@@ -288,20 +288,6 @@ fn run_suite(settings: EngineSettings, chosen: &[&Check]) -> ExitCode {
     } else {
         ExitCode::SUCCESS
     }
-}
-
-/// Mounts or processes still tied to the base directory after teardown.
-fn remaining_traces(layout: &Layout) -> Vec<String> {
-    let mut traces: Vec<String> = engines::mounts_below(&layout.base)
-        .into_iter()
-        .map(|point| format!("still mounted: {}", point.display()))
-        .collect();
-    traces.extend(
-        engines::processes_mentioning(&layout.base)
-            .into_iter()
-            .map(|pid| format!("still running: pid {pid}")),
-    );
-    traces
 }
 
 fn setup_failed(why: &str, chosen: &[&Check]) -> ExitCode {

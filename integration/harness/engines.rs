@@ -155,6 +155,20 @@ impl Layout {
         roots
     }
 
+    /// Mounts below the base directory and processes naming it, as messages.
+    pub fn remaining_traces(&self) -> Vec<String> {
+        let mut traces: Vec<String> = mounts_below(&self.base)
+            .into_iter()
+            .map(|point| format!("still mounted: {}", point.display()))
+            .collect();
+        traces.extend(
+            processes_mentioning(&self.base)
+                .into_iter()
+                .map(|pid| format!("still running: pid {pid}")),
+        );
+        traces
+    }
+
     /// Removes whatever runs or is mounted below the base directory, whether this process
     /// or an aborted earlier run started it. Idempotent, never panics; returns what it
     /// could not do.
@@ -498,11 +512,15 @@ impl Engines {
     /// so far is torn down again (by `Drop`).
     pub fn start(settings: EngineSettings) -> Result<Engines, String> {
         let layout = settings.layout.clone();
-        let leftovers = layout.tear_down(&settings.runc);
-        if !leftovers.is_empty() {
+        // A previous run's engines may be half dead (its clients then fail); what counts
+        // is that nothing of it still runs or is mounted.
+        let problems = layout.tear_down(&settings.runc);
+        let traces = layout.remaining_traces();
+        if !traces.is_empty() {
             return Err(format!(
-                "cannot clear a previous run: {}",
-                leftovers.join("; ")
+                "cannot clear a previous run: {} ({})",
+                traces.join("; "),
+                problems.join("; ")
             ));
         }
         if layout.base.exists() {
