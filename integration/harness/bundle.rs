@@ -83,6 +83,12 @@ pub const COMMAND_TIME_LIMIT: Duration = Duration::from_secs(60);
 /// Runs `cmd` with stdin from /dev/null and stdout/stderr into files below `dir`, so a
 /// detached container that inherits them never keeps a pipe open; returns the outcome.
 pub fn run_in(dir: &Path, cmd: &mut Command) -> Outcome {
+    run_in_within(dir, cmd, COMMAND_TIME_LIMIT).unwrap_or_else(|hung| panic!("{hung}"))
+}
+
+/// [`run_in`] with a time limit of its own: a command still running after `limit` is
+/// killed and reported as `Err` (what it was, and its stderr so far).
+pub fn run_in_within(dir: &Path, cmd: &mut Command, limit: Duration) -> Result<Outcome, String> {
     static SEQ: AtomicUsize = AtomicUsize::new(0);
     let n = SEQ.fetch_add(1, Ordering::Relaxed);
     let out_path = dir.join(format!(".out.{n}"));
@@ -93,7 +99,7 @@ pub fn run_in(dir: &Path, cmd: &mut Command) -> Outcome {
         .stderr(File::create(&err_path).expect("create stderr file"))
         .spawn()
         .unwrap_or_else(|e| panic!("spawn {cmd:?}: {e}"));
-    let deadline = Instant::now() + COMMAND_TIME_LIMIT;
+    let deadline = Instant::now() + limit;
     let status = loop {
         if let Some(status) = child.try_wait().expect("wait for command") {
             break status;
@@ -101,10 +107,13 @@ pub fn run_in(dir: &Path, cmd: &mut Command) -> Outcome {
         if Instant::now() >= deadline {
             let _ = child.kill();
             let _ = child.wait();
-            panic!(
-                "{cmd:?} still running after {COMMAND_TIME_LIMIT:?}; stderr so far: {}",
+            let hung = format!(
+                "{cmd:?} still running after {limit:?}; stderr so far: {}",
                 String::from_utf8_lossy(&fs::read(&err_path).unwrap_or_default())
             );
+            let _ = fs::remove_file(out_path);
+            let _ = fs::remove_file(err_path);
+            return Err(hung);
         }
         std::thread::sleep(Duration::from_millis(2));
     };
@@ -115,7 +124,7 @@ pub fn run_in(dir: &Path, cmd: &mut Command) -> Outcome {
     };
     let _ = fs::remove_file(out_path);
     let _ = fs::remove_file(err_path);
-    outcome
+    Ok(outcome)
 }
 
 /// One test's private world: everything mcsrun and the runtime write lives below `dir`.
@@ -228,6 +237,11 @@ impl Host {
 
     pub fn run(&self, cmd: &mut Command) -> Outcome {
         run_in(self.dir.path(), cmd)
+    }
+
+    /// Runs `cmd`, killing it after `limit` (then `Err`, see [`run_in_within`]).
+    pub fn run_within(&self, cmd: &mut Command, limit: Duration) -> Result<Outcome, String> {
+        run_in_within(self.dir.path(), cmd, limit)
     }
 
     /// `mcsctl list --json`: every (owner, level) the store holds.
@@ -615,4 +629,26 @@ pub fn selinux_xattr(path: &Path) -> Option<String> {
         buf.pop();
     }
     Some(String::from_utf8_lossy(&buf).into_owned())
+}
+
+/// Swaps the directory entries `a` and `b` in one atomic step (`renameat2` with
+/// `RENAME_EXCHANGE`): both names exist throughout, each now naming the other's file.
+pub fn rename_exchange(a: &Path, b: &Path) -> std::io::Result<()> {
+    let c_a = std::ffi::CString::new(a.as_os_str().as_bytes()).expect("path without NUL");
+    let c_b = std::ffi::CString::new(b.as_os_str().as_bytes()).expect("path without NUL");
+    // SAFETY: both strings are NUL-terminated and outlive the call.
+    let r = unsafe {
+        libc::renameat2(
+            libc::AT_FDCWD,
+            c_a.as_ptr(),
+            libc::AT_FDCWD,
+            c_b.as_ptr(),
+            libc::RENAME_EXCHANGE,
+        )
+    };
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
 }
