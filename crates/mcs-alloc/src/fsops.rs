@@ -106,8 +106,10 @@ pub(crate) fn read_with_metadata(path: &Path) -> io::Result<(Vec<u8>, Metadata)>
 /// Last time the entry changed: the later of its content (mtime) and inode (ctime: links
 /// added or removed) change times.
 pub(crate) fn last_change(meta: &Metadata) -> SystemTime {
-    let secs = meta.mtime().max(meta.ctime());
-    UNIX_EPOCH + Duration::from_secs(secs.max(0) as u64)
+    let at = |secs: i64, nanos: i64| {
+        UNIX_EPOCH + Duration::new(secs.max(0) as u64, nanos.clamp(0, 999_999_999) as u32)
+    };
+    at(meta.mtime(), meta.mtime_nsec()).max(at(meta.ctime(), meta.ctime_nsec()))
 }
 
 /// Seconds since the Unix epoch.
@@ -200,7 +202,7 @@ impl Drop for OwnerLock {
     }
 }
 
-fn open_lock_file(path: &Path) -> io::Result<File> {
+pub(crate) fn open_lock_file(path: &Path) -> io::Result<File> {
     OpenOptions::new()
         .read(true)
         .write(true)
@@ -212,7 +214,7 @@ fn open_lock_file(path: &Path) -> io::Result<File> {
 }
 
 /// `flock(LOCK_EX)`; with `blocking == false`, returns `false` when another holds it.
-fn flock_exclusive(file: &File, blocking: bool) -> io::Result<bool> {
+pub(crate) fn flock_exclusive(file: &File, blocking: bool) -> io::Result<bool> {
     let operation = if blocking {
         libc::LOCK_EX
     } else {

@@ -7,8 +7,12 @@ use std::path::Path;
 use std::time::{Duration, SystemTime};
 
 use crate::error::{AllocError, Result};
+use std::io::Read;
+use std::os::unix::fs::FileExt;
+
 use crate::fsops::{
-    is_not_found, last_change, remove_dir_if_empty, remove_file_if_present, unix_seconds, OwnerLock,
+    flock_exclusive, is_not_found, last_change, open_lock_file, remove_dir_if_empty,
+    remove_file_if_present, unix_seconds, OwnerLock,
 };
 use crate::owner::{is_owner_key, Owner};
 use crate::pairs::validate_level;
@@ -53,6 +57,37 @@ impl Store {
         pass.sweep_levels(&is_alive)?;
         pass.sweep_locks()?;
         Ok(pass.report)
+    }
+
+    /// Runs [`Store::gc`] when no pass started within `interval` (by the clock `now`) and no
+    /// other process is running one; `None` when it was not this caller's turn. Lets every
+    /// mcsrun call collect garbage without admin action, without all of them scanning at
+    /// once. The turn is the `flock` of `gc.stamp`, which holds the time the last pass started.
+    pub fn gc_if_due(
+        &self,
+        now: SystemTime,
+        interval: Duration,
+        grace: Duration,
+        is_alive: impl Fn(&Owner) -> bool,
+    ) -> Result<Option<GcReport>> {
+        let path = self.dir().join("gc.stamp");
+        let mut file = open_lock_file(&path).map_err(|e| AllocError::io("open", &path, e))?;
+        if !flock_exclusive(&file, false).map_err(|e| AllocError::io("lock", &path, e))? {
+            return Ok(None);
+        }
+        let mut stamp = String::new();
+        file.read_to_string(&mut stamp)
+            .map_err(|e| AllocError::io("read", &path, e))?;
+        let now_secs = unix_seconds(now);
+        if let Ok(last) = stamp.trim().parse::<u64>() {
+            if Duration::from_secs(now_secs.saturating_sub(last)) < interval {
+                return Ok(None);
+            }
+        }
+        file.set_len(0)
+            .and_then(|()| file.write_all_at(format!("{now_secs}\n").as_bytes(), 0))
+            .map_err(|e| AllocError::io("write", &path, e))?;
+        self.gc(now, grace, is_alive).map(Some)
     }
 }
 

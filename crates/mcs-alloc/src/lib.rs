@@ -37,10 +37,10 @@
 //!   `levels/<L>`. Success means nobody held L and the level appears already holding its
 //!   complete record; `EEXIST` means taken, try another pair. Then the index entry is linked
 //!   into `tmp/` and renamed onto `owners/<K>`.
-//! * reserve / share (join): `link` the staged holder file into `levels/<L>/`; `ENOENT`
-//!   (nobody holds L) publishes the staging dir as `levels/<L>` as allocate does; `EEXIST` in
-//!   the other branch loops. Then the index; then the owner's previous hold (if another level)
-//!   is removed.
+//! * reserve / share (join): `link` the staged holder file into `levels/<L>/`. On `ENOENT`
+//!   (nobody holds L) publish the staging dir as `levels/<L>` as allocate does; if that meets
+//!   `EEXIST` (someone published L meanwhile), link again. Then the index; then the owner's
+//!   previous hold, if it was another level, is removed.
 //! * release: unlink `levels/<L>/<K>`, `rmdir levels/<L>` (`ENOTEMPTY`: still shared, kept),
 //!   unlink `owners/<K>`.
 //!

@@ -194,7 +194,9 @@ impl Store {
         self.holding(owner)
     }
 
-    /// Everyone holding `level` (several when it is shared), sorted by owner.
+    /// Every holder file of `level` (several when it is shared), sorted by owner. These are
+    /// what keeps the level taken: besides complete holds they may include, briefly, one whose
+    /// operation is still running or, until gc, one that was interrupted.
     pub fn lookup_level(&self, level: &str) -> Result<Vec<Record>> {
         validate_level(level)?;
         let level_dir = self.levels.join(level);

@@ -673,7 +673,7 @@ fn picks_uniformly_among_free_pairs() {
                 .unwrap();
         }
         let mut counts = BTreeMap::new();
-        for _ in 0..6000 {
+        for _ in 0..3000 {
             let level = store
                 .allocate(&owner("probe"), &meta("x"), &request, &mut rng)
                 .unwrap();
@@ -692,4 +692,33 @@ fn picks_uniformly_among_free_pairs() {
             "probes {probes}: chi-square {chi:.1} for {counts:?}"
         );
     }
+}
+
+#[test]
+fn gc_if_due_takes_turns() {
+    let (_dir, store) = store();
+    let mut rng = rng();
+    store
+        .allocate(&owner("dead"), &meta("x"), &FULL, &mut rng)
+        .unwrap();
+    let minute = Duration::from_secs(60);
+    let t0 = later(3600);
+    let first = store.gc_if_due(t0, minute, minute, |_| false).unwrap();
+    assert_eq!(first.map(|r| r.released), Some(1));
+    let soon = t0 + Duration::from_secs(30);
+    assert_eq!(
+        store.gc_if_due(soon, minute, minute, |_| false).unwrap(),
+        None
+    );
+    // Another process in the middle of a pass: not our turn, even when due.
+    let stamp = std::fs::File::open(store.dir().join("gc.stamp")).unwrap();
+    assert!(crate::fsops::flock_exclusive(&stamp, false).unwrap());
+    let due = t0 + minute * 2;
+    assert_eq!(
+        store.gc_if_due(due, minute, minute, |_| false).unwrap(),
+        None
+    );
+    drop(stamp);
+    let report = store.gc_if_due(due, minute, minute, |_| false).unwrap();
+    assert_eq!(report, Some(GcReport::default()));
 }
