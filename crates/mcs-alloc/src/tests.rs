@@ -722,3 +722,24 @@ fn gc_if_due_takes_turns() {
     let report = store.gc_if_due(due, minute, minute, |_| false).unwrap();
     assert_eq!(report, Some(GcReport::default()));
 }
+
+#[test]
+fn any_absolute_root_and_file_name_id_fit() {
+    let (_dir, store) = store();
+    let mut rng = rng();
+    let long_root = format!("/run/{}", "r".repeat(3000));
+    let owners = [
+        Owner::new(&long_root, "c1").unwrap(),
+        Owner::new("/run/runc", ".hidden").unwrap(),
+        Owner::new("/run/runc", "with space and ünïcode").unwrap(),
+        Owner::new("/run/runc", "i".repeat(1000)).unwrap(),
+    ];
+    for owner in &owners {
+        let level = store.allocate(owner, &meta("x"), &FULL, &mut rng).unwrap();
+        assert_eq!(store.lookup_owner(owner).unwrap().unwrap().level, level);
+    }
+    assert_eq!(store.list().unwrap().len(), owners.len());
+    for owner in &owners {
+        assert!(store.release(owner).unwrap().is_some());
+    }
+}
