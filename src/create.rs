@@ -47,7 +47,9 @@ pub fn prepare(ctx: &CallContext, command: &Command) -> Result<(), String> {
 
     let store = store::open(ctx).map_err(|e| e.to_string())?;
     let neighbours = HostNeighbours { ctx, store: &store };
-    let plan = match decide(&facts, &policy, &neighbours).map_err(|e| e.to_string())? {
+    let decision = decide(&facts, &policy, &neighbours)
+        .map_err(|e| format!("{}: {e}", bundle.config_path().display()))?;
+    let plan = match decision {
         Decision::Unlabelled(rule) => {
             ctx.decisions.event(
                 LogLevel::Info,

@@ -167,15 +167,16 @@ pub enum Decision {
     Labelled(Box<LabelPlan>),
 }
 
+/// Why a spec cannot be labelled; the message names the field (the caller adds the file).
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum DecisionError {
-    #[error("config.json: {field}: {source}")]
+    #[error("{field}: {source}")]
     BadLabel {
         field: &'static str,
         #[source]
         source: LabelError,
     },
-    #[error("config.json: annotations.{key}: {why}")]
+    #[error("annotations.{key}: {why}")]
     BadAnnotation { key: &'static str, why: String },
 }
 

@@ -88,7 +88,7 @@ fn disable_annotation_wins_over_everything() {
     .unwrap_err();
     assert_eq!(
         e.to_string(),
-        "config.json: annotations.run.mcsrun.label: \"off\" is not disable or enable"
+        "annotations.run.mcsrun.label: \"off\" is not disable or enable"
     );
 }
 
@@ -201,14 +201,14 @@ fn malformed_existing_labels_name_the_field() {
         ..Default::default()
     };
     let e = decide(&s, &policy(), &none()).unwrap_err().to_string();
-    assert!(e.starts_with("config.json: process.selinuxLabel: "), "{e}");
+    assert!(e.starts_with("process.selinuxLabel: "), "{e}");
     assert!(e.contains("out of order"), "{e}");
     let s = SpecFacts {
         mount_label: Some("junk".into()),
         ..Default::default()
     };
     let e = decide(&s, &policy(), &none()).unwrap_err().to_string();
-    assert!(e.starts_with("config.json: linux.mountLabel: "), "{e}");
+    assert!(e.starts_with("linux.mountLabel: "), "{e}");
 }
 
 #[test]
@@ -231,10 +231,7 @@ fn level_annotation_is_reserved_and_checked_against_the_range() {
     )
     .unwrap_err()
     .to_string();
-    assert!(
-        e.starts_with("config.json: annotations.run.mcsrun.level: "),
-        "{e}"
-    );
+    assert!(e.starts_with("annotations.run.mcsrun.level: "), "{e}");
     assert!(e.contains("c1024"), "{e}");
     let narrow = Policy {
         range: CategoryRange::parse("c0.c9").unwrap(),
@@ -249,7 +246,7 @@ fn level_annotation_is_reserved_and_checked_against_the_range() {
     .to_string();
     assert_eq!(
         e,
-        "config.json: annotations.run.mcsrun.level: c20 is outside the configured categories c0.c9"
+        "annotations.run.mcsrun.level: c20 is outside the configured categories c0.c9"
     );
 }
 
@@ -273,10 +270,7 @@ fn type_annotations_replace_types() {
     )
     .unwrap_err()
     .to_string();
-    assert!(
-        e.starts_with("config.json: annotations.run.mcsrun.type: "),
-        "{e}"
-    );
+    assert!(e.starts_with("annotations.run.mcsrun.type: "), "{e}");
 }
 
 #[test]
