@@ -981,21 +981,29 @@ fn privileged_spec_is_left_alone_unless_config_says_label() {
 }
 
 #[test]
-fn creates_reclaim_dead_containers_levels_without_admin_action() {
+fn deletes_reclaim_dead_containers_levels_without_admin_action() {
     let world = ForceWorld::new("gc_grace_seconds = 1");
     let dead = world.host.unique_id("dead");
     world.create_ok(&dead, &world.bundle("dead", |_| {}));
     fs::remove_dir(world.host.runtime_state(&dead)).unwrap();
+    let live = world.host.unique_id("live");
+    world.create_ok(&live, &world.bundle("live", |_| {}));
     // Past the grace period (whole seconds, so wait for two ticks of the clock).
     std::thread::sleep(Duration::from_millis(2100));
     let next = world.host.unique_id("next");
     world.create_ok(&next, &world.bundle("next", |_| {}));
+    world.delete(&next).expect_success("delete");
     assert!(
         world.host.held_by(&dead).is_empty(),
         "a dead container's level outlived the grace period: {:?}",
         world.host.list()
     );
-    assert_eq!(world.host.held_by(&next).len(), 1);
+    assert!(world.host.held_by(&next).is_empty());
+    assert_eq!(
+        world.host.held_by(&live).len(),
+        1,
+        "a live container lost its level"
+    );
 }
 
 #[test]

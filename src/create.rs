@@ -87,7 +87,6 @@ pub fn prepare(ctx: &CallContext, command: &Command) -> Result<(), String> {
         }
         return Err(e);
     }
-    crate::gc::collect_if_due(&store, ctx.settings.gc_grace, &ctx.decisions);
     let (process, mount) = plan.labels(level.as_ref());
     ctx.decisions.event(
         LogLevel::Info,

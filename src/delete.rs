@@ -1,5 +1,7 @@
-//! `delete`: run the runtime, and once it has deleted the container, give its level back.
-//! The exit status is always the runtime's; a store problem never fails a delete.
+//! `delete`: run the runtime, and once it has deleted the container, give its level back
+//! (and reclaim, at most once per grace period, levels of containers that vanished
+//! without a delete). The exit status is always the runtime's; a store problem never
+//! fails a delete.
 
 use mcsrun_settings::LogLevel;
 use runc_argv::Command;
@@ -43,7 +45,9 @@ fn release(ctx: &CallContext, id: &OsString) -> Result<(), mcs_alloc::AllocError
         return Ok(());
     };
     let owner = store::owner(ctx, id)?;
-    if let Some(level) = store.release(&owner)? {
+    let released = store.release(&owner)?;
+    crate::gc::collect_if_due(&store, ctx.settings.gc_grace, &ctx.decisions);
+    if let Some(level) = released {
         ctx.decisions.event(LogLevel::Info,
             "release",
             json!({"id": owner.id(), "root": owner.root().display().to_string(), "mcs_level": level}),
