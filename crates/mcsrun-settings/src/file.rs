@@ -41,8 +41,9 @@ fn describe_toml_error(e: &toml::de::Error, text: &str) -> String {
     let message = e.message().trim();
     let unknown = unknown_field_name(message);
     let message = match unknown {
-        Some(key) => format!("unknown key \"{key}\""),
-        None => message.replace('\n', " "),
+        // A quoted key may hold any character: escape it so the message stays one line.
+        Some(key) => format!("unknown key \"{}\"", key.escape_debug()),
+        None => message.replace(['\n', '\r'], " "),
     };
     match e.span() {
         Some(span) => {
