@@ -19,9 +19,9 @@ mcsrun --root "$work/runc" run --bundle "$work/bundle" demo-auto
 
 echo "== mcsrun run in dry-run mode: the level is chosen and recorded, labels written as annotations"
 export MCSRUN_SELINUX=dry-run MCSRUN_STATE_DIR="$work/state"
-./examples/make-bundle.sh "$work/bundle" sleep 30
-mcsrun --root "$work/runc" run --detach --bundle "$work/bundle" demo-detached
-grep -E '"run\.mcsrun\.(process|mount)-label"' "$work/bundle/config.json"
+./examples/make-bundle.sh "$work/sleeper" sleep 30
+mcsrun --root "$work/runc" run --detach --bundle "$work/sleeper" demo-detached
+grep -E '"run\.mcsrun\.(process|mount)-label"' "$work/sleeper/config.json"
 mcsctl list
 mcsrun --root "$work/runc" delete --force demo-detached
 echo "== after delete"

@@ -177,29 +177,43 @@ fn print_records(records: &[Record], json: bool) {
         println!("{}", Value::Array(all));
         return;
     }
-    println!(
-        "{:<16} {:<24} {:<12} {:>8} {:<5} {:<16} BUNDLE",
-        "LEVEL", "ID", "ROOT", "AGE", "ALIVE", "RULE"
-    );
-    for r in records {
-        println!(
-            "{:<16} {:<24} {:<12} {:>8} {:<5} {:<16} {}",
-            r.level,
-            r.owner.id(),
-            r.owner.root().display(),
-            human_age(now.saturating_sub(r.created)),
-            if runtime_state_exists(&r.owner) {
-                "yes"
-            } else {
-                "no"
-            },
-            if r.shared {
-                format!("{} (shared)", r.rule)
-            } else {
-                r.rule.clone()
-            },
-            r.bundle.display()
-        );
+    let rows: Vec<[String; 7]> = records
+        .iter()
+        .map(|r| {
+            [
+                r.level.clone(),
+                r.owner.id().to_string(),
+                r.owner.root().display().to_string(),
+                human_age(now.saturating_sub(r.created)),
+                if runtime_state_exists(&r.owner) {
+                    "yes"
+                } else {
+                    "no"
+                }
+                .to_string(),
+                if r.shared {
+                    format!("{} (shared)", r.rule)
+                } else {
+                    r.rule.clone()
+                },
+                r.bundle.display().to_string(),
+            ]
+        })
+        .collect();
+    let header = ["LEVEL", "ID", "ROOT", "AGE", "ALIVE", "RULE", "BUNDLE"].map(String::from);
+    let mut widths = header.clone().map(|h| h.len());
+    for row in &rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.len());
+        }
+    }
+    for row in std::iter::once(&header).chain(&rows) {
+        let line: Vec<String> = row
+            .iter()
+            .zip(widths)
+            .map(|(cell, w)| format!("{cell:<w$}"))
+            .collect();
+        println!("{}", line.join("  ").trim_end());
     }
 }
 
