@@ -908,56 +908,9 @@ fn unsafe_state_dir_is_refused_before_anything_changes() {
     assert_eq!(world.fake.calls(), 0);
 }
 
-/// docker 20.10's `--privileged` bounding set, CAP_CHOWN (0) to CAP_AUDIT_READ (37).
-const ALL_CAPABILITIES: [&str; 38] = [
-    "CAP_CHOWN",
-    "CAP_DAC_OVERRIDE",
-    "CAP_DAC_READ_SEARCH",
-    "CAP_FOWNER",
-    "CAP_FSETID",
-    "CAP_KILL",
-    "CAP_SETGID",
-    "CAP_SETUID",
-    "CAP_SETPCAP",
-    "CAP_LINUX_IMMUTABLE",
-    "CAP_NET_BIND_SERVICE",
-    "CAP_NET_BROADCAST",
-    "CAP_NET_ADMIN",
-    "CAP_NET_RAW",
-    "CAP_IPC_LOCK",
-    "CAP_IPC_OWNER",
-    "CAP_SYS_MODULE",
-    "CAP_SYS_RAWIO",
-    "CAP_SYS_CHROOT",
-    "CAP_SYS_PTRACE",
-    "CAP_SYS_PACCT",
-    "CAP_SYS_ADMIN",
-    "CAP_SYS_BOOT",
-    "CAP_SYS_NICE",
-    "CAP_SYS_RESOURCE",
-    "CAP_SYS_TIME",
-    "CAP_SYS_TTY_CONFIG",
-    "CAP_MKNOD",
-    "CAP_LEASE",
-    "CAP_AUDIT_WRITE",
-    "CAP_AUDIT_CONTROL",
-    "CAP_SETFCAP",
-    "CAP_MAC_OVERRIDE",
-    "CAP_MAC_ADMIN",
-    "CAP_SYSLOG",
-    "CAP_WAKE_ALARM",
-    "CAP_BLOCK_SUSPEND",
-    "CAP_AUDIT_READ",
-];
-
+/// The docker `--privileged` shape; the fake runtime raises nothing, so every set is full.
 fn make_privileged(spec: &mut Value) {
-    let all: Value = ALL_CAPABILITIES.iter().map(|c| Value::from(*c)).collect();
-    for set in ["bounding", "effective", "permitted"] {
-        spec["process"]["capabilities"][set] = all.clone();
-    }
-    let linux = spec["linux"].as_object_mut().unwrap();
-    linux.remove("maskedPaths");
-    linux.remove("readonlyPaths");
+    bundle::make_privileged(spec, &["bounding", "effective", "permitted"]);
 }
 
 #[test]

@@ -590,62 +590,14 @@ fn dry_run_foreground_run_is_reclaimed_by_gc() {
     assert!(host.list().is_empty(), "{:?}", host.list());
 }
 
-/// docker 20.10's `--privileged` bounding set.
-const ALL_CAPABILITIES: [&str; 38] = [
-    "CAP_CHOWN",
-    "CAP_DAC_OVERRIDE",
-    "CAP_DAC_READ_SEARCH",
-    "CAP_FOWNER",
-    "CAP_FSETID",
-    "CAP_KILL",
-    "CAP_SETGID",
-    "CAP_SETUID",
-    "CAP_SETPCAP",
-    "CAP_LINUX_IMMUTABLE",
-    "CAP_NET_BIND_SERVICE",
-    "CAP_NET_BROADCAST",
-    "CAP_NET_ADMIN",
-    "CAP_NET_RAW",
-    "CAP_IPC_LOCK",
-    "CAP_IPC_OWNER",
-    "CAP_SYS_MODULE",
-    "CAP_SYS_RAWIO",
-    "CAP_SYS_CHROOT",
-    "CAP_SYS_PTRACE",
-    "CAP_SYS_PACCT",
-    "CAP_SYS_ADMIN",
-    "CAP_SYS_BOOT",
-    "CAP_SYS_NICE",
-    "CAP_SYS_RESOURCE",
-    "CAP_SYS_TIME",
-    "CAP_SYS_TTY_CONFIG",
-    "CAP_MKNOD",
-    "CAP_LEASE",
-    "CAP_AUDIT_WRITE",
-    "CAP_AUDIT_CONTROL",
-    "CAP_SETFCAP",
-    "CAP_MAC_OVERRIDE",
-    "CAP_MAC_ADMIN",
-    "CAP_SYSLOG",
-    "CAP_WAKE_ALARM",
-    "CAP_BLOCK_SUSPEND",
-    "CAP_AUDIT_READ",
-];
-
 #[test]
 fn dry_run_leaves_privileged_host_namespace_and_disabled_containers_unlabelled() {
     let host = Host::new(BINS, DRY_RUN);
     type Edit = fn(&mut Value);
     let shapes: [(&str, Edit); 4] = [
         ("privileged", |spec| {
-            // docker --privileged: every capability in the bounding set (runc can only
-            // raise what this host allows, so the other sets stay as they are), and no
-            // masked or read-only paths.
-            spec["process"]["capabilities"]["bounding"] =
-                ALL_CAPABILITIES.iter().map(|c| Value::from(*c)).collect();
-            let linux = spec["linux"].as_object_mut().unwrap();
-            linux.remove("maskedPaths");
-            linux.remove("readonlyPaths");
+            // runc can only raise what this host allows, so only the bounding set is full.
+            bundle::make_privileged(spec, &["bounding"])
         }),
         ("hostpid", |spec| {
             let namespaces = spec["linux"]["namespaces"].as_array_mut().unwrap();

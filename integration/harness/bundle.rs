@@ -652,3 +652,19 @@ pub fn rename_exchange(a: &Path, b: &Path) -> std::io::Result<()> {
         Err(std::io::Error::last_os_error())
     }
 }
+
+/// Gives `spec` the shape docker 20.10 writes for `--privileged`: the capability `sets`
+/// (e.g. `bounding`) copied from a spec captured from `docker run --privileged`, and no
+/// masked or read-only paths.
+pub fn make_privileged(spec: &mut Value, sets: &[&str]) {
+    let captured = read_json(
+        &Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("crates/oci-bundle/tests/fixtures/docker-20.10-privileged.json"),
+    );
+    for set in sets {
+        spec["process"]["capabilities"][*set] = captured["process"]["capabilities"][*set].clone();
+    }
+    let linux = spec["linux"].as_object_mut().expect("spec has linux");
+    linux.remove("maskedPaths");
+    linux.remove("readonlyPaths");
+}
