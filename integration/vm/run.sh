@@ -1,0 +1,163 @@
+#!/bin/bash
+# The enforcing-SELinux VM suite of mcsrun, in one command:
+#   integration/vm/run.sh
+# 1. installs the host tools (host-deps.sh),
+# 2. builds the guest image or reuses the cached one (build-image.sh),
+# 3. builds mcsrun and mcsctl (cargo build --release) unless MCSRUN_BIN and
+#    MCSCTL_BIN name ready binaries,
+# 4. boots the image under qemu once with SELinux enforcing and once with
+#    SELinux disabled, each time running guest-tests/ from a payload disk,
+# 5. prints each check with PASS/FAIL, the container labels seen (ps -eZ) and
+#    an AVC denial, and exits non-zero on any failure or missing results.
+#
+# Environment:
+#   MCSRUN_VM_DIR      work and cache dir (default /var/tmp/mcsrun-vm)
+#   MCSRUN_BIN, MCSCTL_BIN   use these binaries instead of building them
+#   MCSRUN_VM_BOOTS    boots to run (default "enforcing disabled")
+#   MCSRUN_VM_TIMEOUT  seconds allowed per boot (default 480)
+#   MCSRUN_VM_ACCEL    tcg (default) or kvm where /dev/kvm runs stock kernels
+#   MCSRUN_VM_ONLY     glob of check scripts to run, e.g. "00-*" (default all)
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+repo=$(cd "$here/../.." && pwd)
+MCSRUN_VM_DIR=${MCSRUN_VM_DIR:-/var/tmp/mcsrun-vm}
+MCSRUN_VM_BOOTS=${MCSRUN_VM_BOOTS:-enforcing disabled}
+MCSRUN_VM_TIMEOUT=${MCSRUN_VM_TIMEOUT:-480}
+MCSRUN_VM_ACCEL=${MCSRUN_VM_ACCEL:-tcg}
+MCSRUN_VM_ONLY=${MCSRUN_VM_ONLY:-[0-9][0-9]-*}
+export MCSRUN_VM_DIR
+runs=$MCSRUN_VM_DIR/runs
+mkdir -p "$runs"
+t_start=$(date +%s)
+stamp() { echo "[$(($(date +%s) - t_start))s] $*"; }
+
+[ "$(id -u)" = 0 ] || { echo "run.sh: must run as root (image build, qemu)" >&2; exit 1; }
+
+stamp "host dependencies"
+"$here/host-deps.sh"
+t_deps=$(($(date +%s) - t_start))
+
+# The image build (minutes on a cold cache) and the cargo build run side by side.
+stamp "guest image"
+image_log=$runs/build-image.log
+"$here/build-image.sh" > "$image_log" 2>&1 &
+image_pid=$!
+
+t_cargo0=$(date +%s)
+if [ -n "${MCSRUN_BIN:-}" ] || [ -n "${MCSCTL_BIN:-}" ]; then
+  : "${MCSRUN_BIN:?MCSCTL_BIN is set, MCSRUN_BIN must be too}"
+  : "${MCSCTL_BIN:?MCSRUN_BIN is set, MCSCTL_BIN must be too}"
+else
+  stamp "cargo build --release (mcsrun, mcsctl)"
+  if ! (cd "$repo" && cargo build --release --bin mcsrun --bin mcsctl); then
+    kill "$image_pid" 2>/dev/null || true
+    echo "run.sh: cargo build failed" >&2
+    exit 1
+  fi
+  target_dir=${CARGO_TARGET_DIR:-$repo/target}
+  MCSRUN_BIN=$target_dir/release/mcsrun
+  MCSCTL_BIN=$target_dir/release/mcsctl
+fi
+for b in "$MCSRUN_BIN" "$MCSCTL_BIN"; do
+  [ -x "$b" ] || { echo "run.sh: $b is not an executable" >&2; exit 1; }
+done
+t_cargo=$(($(date +%s) - t_cargo0))
+
+if ! wait "$image_pid"; then
+  tail -30 "$image_log"
+  echo "run.sh: image build failed (log: $image_log)" >&2
+  exit 1
+fi
+image_dir=$(tail -1 "$image_log")
+stamp "image: $image_dir ($(head -1 "$image_log"))"
+t_image=$(($(date +%s) - t_start - t_deps))
+
+case $MCSRUN_VM_ACCEL in
+  kvm) accel=(-enable-kvm -cpu host) ;;
+  *) accel=(-accel tcg,thread=multi -cpu max) ;;
+esac
+
+# boot MODE: runs the payload in a fresh VM; results in $runs/MODE/out.
+boot() {
+  local mode=$1 dir=$runs/$1 params t0 t1 rc
+  case $mode in
+    enforcing) params="security=selinux enforcing=1" ;;
+    disabled) params="" ;; # Debian's default LSMs: SELinux not initialised
+    *) echo "run.sh: unknown boot mode $mode" >&2; return 2 ;;
+  esac
+  rm -rf "$dir"
+  mkdir -p "$dir/payload/bin" "$dir/payload/tests" "$dir/out"
+  cp "$MCSRUN_BIN" "$dir/payload/bin/mcsrun"
+  cp "$MCSCTL_BIN" "$dir/payload/bin/mcsctl"
+  cp "$here/guest-tests/entry.sh" "$dir/payload/entry.sh"
+  cp "$here/guest-tests/lib.sh" "$dir/payload/tests/"
+  # shellcheck disable=SC2086
+  cp "$here"/guest-tests/$MCSRUN_VM_ONLY.sh "$dir/payload/tests/"
+  echo "$mode" > "$dir/payload/boot-mode"
+  tar -cf "$dir/payload.tar" -C "$dir/payload" .
+  truncate -s 64M "$dir/results.img"
+  t0=$(date +%s)
+  set +e
+  timeout "$MCSRUN_VM_TIMEOUT" qemu-system-x86_64 "${accel[@]}" -m 2048 -smp 2 \
+    -nodefaults -display none -no-reboot -monitor none -nic none \
+    -serial "file:$dir/serial.log" \
+    -kernel "$image_dir/vmlinuz" -initrd "$image_dir/initrd.img" \
+    -append "root=/dev/vda rw console=ttyS0 panic=-1 quiet $params" \
+    -drive "file=$image_dir/root.img,format=raw,if=virtio,snapshot=on" \
+    -drive "file=$dir/payload.tar,format=raw,if=virtio,readonly=on" \
+    -drive "file=$dir/results.img,format=raw,if=virtio"
+  rc=$?
+  set -e
+  t1=$(date +%s)
+  echo "$((t1 - t0))" > "$dir/boot-seconds"
+  [ "$rc" = 124 ] && echo "timed out after ${MCSRUN_VM_TIMEOUT}s" > "$dir/timed-out"
+  tar -xf "$dir/results.img" -C "$dir/out" 2>/dev/null || true
+  stamp "$mode boot: qemu exit $rc after $((t1 - t0))s"
+}
+
+for mode in $MCSRUN_VM_BOOTS; do
+  stamp "booting ($mode)"
+  boot "$mode"
+done
+
+# ---- report ----------------------------------------------------------------
+failures=0
+echo
+echo "================ mcsrun SELinux VM report ================"
+for mode in $MCSRUN_VM_BOOTS; do
+  dir=$runs/$mode
+  echo
+  echo "---- $mode boot ($(cat "$dir/boot-seconds")s boot-to-poweroff$([ -f "$dir/timed-out" ] && echo ", TIMED OUT"))"
+  if [ ! -s "$dir/out/checks.tsv" ]; then
+    echo "FAIL  no results from the guest (see $dir/serial.log)"
+    tail -15 "$dir/serial.log" 2>/dev/null | sed 's/^/      /'
+    failures=$((failures + 1))
+    continue
+  fi
+  if [ -f "$dir/timed-out" ]; then
+    echo "FAIL  the guest did not power off in time; results may be partial"
+    failures=$((failures + 1))
+  fi
+  while IFS=$'\t' read -r status suite name detail; do
+    [ ${#detail} -gt 150 ] && detail="${detail:0:147}..."
+    printf '%-4s  %-18s %s: %s\n' "$status" "$suite" "$name" "$detail"
+    [ "$status" = FAIL ] && failures=$((failures + 1))
+  done < "$dir/out/checks.tsv"
+  if [ -s "$dir/out/labels.txt" ]; then
+    echo "  labels seen (ps -eZ):"
+    sed 's/^\([^\t]*\)\t/    [\1] /' "$dir/out/labels.txt"
+  fi
+  if [ -s "$dir/out/avc.txt" ]; then
+    echo "  AVC denial:"
+    head -1 "$dir/out/avc.txt" | sed 's/^\([^\t]*\)\t/    [\1] /'
+  fi
+done
+echo
+echo "timings: deps ${t_deps}s, image ${t_image}s (cargo ${t_cargo}s in parallel), total $(($(date +%s) - t_start))s"
+echo "details: $runs/<boot>/out (checks.tsv, logs/, info/, dmesg.txt), serial.log"
+if [ "$failures" -gt 0 ]; then
+  echo "RESULT: $failures failure(s)"
+  exit 1
+fi
+echo "RESULT: all checks passed"
