@@ -14,7 +14,8 @@
 #   MCSRUN_VM_DIR      work and cache dir (default /var/tmp/mcsrun-vm)
 #   MCSRUN_BIN, MCSCTL_BIN   use these binaries instead of building them
 #   MCSRUN_VM_BOOTS    boots to run (default "enforcing disabled")
-#   MCSRUN_VM_TIMEOUT  seconds allowed per boot (default 480)
+#   MCSRUN_VM_TIMEOUT  seconds allowed per boot (default 900)
+#   MCSRUN_VM_PARALLEL 1 (default): the boots run side by side; 0: one after the other
 #   MCSRUN_VM_ACCEL    tcg (default) or kvm where /dev/kvm runs stock kernels
 #   MCSRUN_VM_ONLY     glob of check scripts to run, e.g. "00-*" (default all)
 set -euo pipefail
@@ -23,7 +24,8 @@ here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 MCSRUN_VM_DIR=${MCSRUN_VM_DIR:-/var/tmp/mcsrun-vm}
 MCSRUN_VM_BOOTS=${MCSRUN_VM_BOOTS:-enforcing disabled}
-MCSRUN_VM_TIMEOUT=${MCSRUN_VM_TIMEOUT:-480}
+MCSRUN_VM_TIMEOUT=${MCSRUN_VM_TIMEOUT:-900}
+MCSRUN_VM_PARALLEL=${MCSRUN_VM_PARALLEL:-1}
 MCSRUN_VM_ACCEL=${MCSRUN_VM_ACCEL:-tcg}
 MCSRUN_VM_ONLY=${MCSRUN_VM_ONLY:-[0-9][0-9]-*}
 export MCSRUN_VM_DIR
@@ -116,19 +118,27 @@ boot() {
   stamp "$mode boot: qemu exit $rc after $((t1 - t0))s"
 }
 
+boot_pids=()
 for mode in $MCSRUN_VM_BOOTS; do
   stamp "booting ($mode)"
-  boot "$mode"
+  if [ "$MCSRUN_VM_PARALLEL" = 1 ]; then
+    boot "$mode" &
+    boot_pids+=($!)
+  else
+    boot "$mode"
+  fi
 done
+for pid in "${boot_pids[@]}"; do wait "$pid"; done
 
 # ---- report ----------------------------------------------------------------
 failures=0
+passed=0
 echo
 echo "================ mcsrun SELinux VM report ================"
 for mode in $MCSRUN_VM_BOOTS; do
   dir=$runs/$mode
   echo
-  echo "---- $mode boot ($(cat "$dir/boot-seconds")s boot-to-poweroff$([ -f "$dir/timed-out" ] && echo ", TIMED OUT"))"
+  echo "---- $mode boot ($(cat "$dir/boot-seconds" 2>/dev/null || echo "?")s boot-to-poweroff$([ -f "$dir/timed-out" ] && echo ", TIMED OUT"))"
   if [ ! -s "$dir/out/checks.tsv" ]; then
     echo "FAIL  no results from the guest (see $dir/serial.log)"
     tail -15 "$dir/serial.log" 2>/dev/null | sed 's/^/      /'
@@ -142,7 +152,10 @@ for mode in $MCSRUN_VM_BOOTS; do
   while IFS=$'\t' read -r status suite name detail; do
     [ ${#detail} -gt 150 ] && detail="${detail:0:147}..."
     printf '%-4s  %-18s %s: %s\n' "$status" "$suite" "$name" "$detail"
-    [ "$status" = FAIL ] && failures=$((failures + 1))
+    case $status in
+      FAIL) failures=$((failures + 1)) ;;
+      PASS) passed=$((passed + 1)) ;;
+    esac
   done < "$dir/out/checks.tsv"
   if [ -s "$dir/out/labels.txt" ]; then
     echo "  labels seen (ps -eZ):"
@@ -156,6 +169,7 @@ done
 echo
 echo "timings: deps ${t_deps}s, image ${t_image}s (cargo ${t_cargo}s in parallel), total $(($(date +%s) - t_start))s"
 echo "details: $runs/<boot>/out (checks.tsv, logs/, info/, dmesg.txt), serial.log"
+echo "selinux-vm: $passed passed, $failures failed"
 if [ "$failures" -gt 0 ]; then
   echo "RESULT: $failures failure(s)"
   exit 1

@@ -16,11 +16,14 @@ mkdir -p "$W/A"; make_busybox_rootfs "$W/A/rootfs"
 write_bundle_config "$W/A" ctr-a '["sleep","600"]' "$(jq -cn --arg s "$W/shared" --arg v "$W/vol-a" '[
   {destination: "/shared", type: "bind", source: $s, options: ["rbind", "rw", "z"]},
   {destination: "/vol", type: "bind", source: $v, options: ["rbind", "rw", "Z"]}]')"
-# B: the same shared volume (z), and A's private volume mounted plainly at /vol-a.
+# B: the same shared volume (z), and A's private volume mounted plainly at /vol-a,
+# plus A's private file alone at /secret-a.txt (denials on container_file_t
+# directories are dontaudit in the container policy; on files they are audited).
 mkdir -p "$W/B"; make_busybox_rootfs "$W/B/rootfs"
 write_bundle_config "$W/B" ctr-b '["sleep","600"]' "$(jq -cn --arg s "$W/shared" --arg v "$W/vol-a" '[
   {destination: "/shared", type: "bind", source: $s, options: ["rbind", "rw", "z"]},
-  {destination: "/vol-a", type: "bind", source: $v, options: ["rbind", "rw"]}]')"
+  {destination: "/vol-a", type: "bind", source: $v, options: ["rbind", "rw"]},
+  {destination: "/secret-a.txt", type: "bind", source: ($v + "/secret.txt"), options: ["rbind", "rw"]}]')"
 
 # Detached containers inherit mcsrun's stdio: give them a file every container
 # level may write (container_file_t:s0), so the kernel does not swap it for /dev/null.
@@ -89,12 +92,18 @@ check "B is denied A's file in the z volume (EACCES)" "$out" \
 out=$(timeout 60 mcsrun exec ctr-b sh -c 'cat /vol-a/secret.txt; echo "rc=$?"' < /dev/null 2>&1)
 check "B is denied A's Z volume (EACCES)" "$out" \
   eval 'grep -q "Permission denied" <<< "$out" && ! grep -q "secret of A" <<< "$out"'
+out=$(timeout 60 mcsrun exec ctr-b sh -c 'cat /secret-a.txt; echo "rc=$?"' < /dev/null 2>&1)
+check "B is denied the file of A's Z volume bound alone (EACCES)" "$out" \
+  eval 'grep -q "Permission denied" <<< "$out" && ! grep -q "secret of A" <<< "$out"'
 out=$(timeout 60 mcsrun exec ctr-b sh -c 'echo "made by B" > /shared/from-b.txt && cat /shared/from-b.txt' < /dev/null 2>&1)
 check "B uses the z volume itself" "$out" grep -q "made by B" <<< "$out"
 sleep 1
-avc=$(avc_since_mark | grep -F "scontext=system_u:system_r:container_t:$level_b " | grep -F "tcontext=$want_a " | head -1)
-[ -n "$avc" ] && record_avc "$avc"
-check "the kernel logged an AVC denial for B on A's file" "${avc:-no AVC line with scontext B and tcontext A}" test -n "$avc"
+avcs=$(avc_since_mark | grep -F "scontext=system_u:system_r:container_t:$level_b " | grep -F "tcontext=$want_a ")
+for f in from-a.txt secret.txt; do
+  avc=$(grep -F "name=\"$f\"" <<< "$avcs" | head -1)
+  [ -n "$avc" ] && record_avc "$avc"
+  check "the kernel logged an AVC denial for B reading A's $f" "${avc:-no AVC line with scontext B, tcontext A, name $f}" test -n "$avc"
+done
 
 section "delete releases the levels"
 timeout 30 mcsrun kill ctr-a KILL; timeout 30 mcsrun kill ctr-b KILL

@@ -28,5 +28,6 @@ for t in "$P"/tests/[0-9][0-9]-*.sh; do
     printf 'FAIL\t%s\t%s\t%s\n' "$name" "script exit status" "exited $rc (124 = timed out)" >> "$OUT/checks.tsv"
   fi
 done
+journalctl -q -b -o short-monotonic > "$OUT/info/journal.txt" 2>&1
 journalctl -q -o short-monotonic _TRANSPORT=audit > "$OUT/info/audit-journal.txt" 2>&1
 echo "======== done (t=$(cut -d' ' -f1 /proc/uptime)s)"
