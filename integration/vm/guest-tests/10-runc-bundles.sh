@@ -46,7 +46,7 @@ label_a=$(pid_label "$pid_a"); level_a=$(label_level "$label_a")
 label_b=$(pid_label "$pid_b"); level_b=$(label_level "$label_b")
 
 section "process labels"
-record_ps "$pid_a" "$pid_b"
+record_ps "ctr-a=$pid_a" "ctr-b=$pid_b"
 check "A runs as container_t with an MCS pair" "pid $pid_a: $label_a" \
   eval '[ "$(label_type "$label_a")" = container_t ] && is_mcs_pair "$level_a"'
 check "B runs as container_t with an MCS pair" "pid $pid_b: $label_b" \

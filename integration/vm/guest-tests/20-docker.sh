@@ -30,7 +30,7 @@ pid_n=$(docker inspect -f '{{.State.Pid}}' nginx01 2>/dev/null)
 pid_p=$(docker inspect -f '{{.State.Pid}}' post-db 2>/dev/null)
 label_n=$(pid_label "$pid_n"); level_n=$(label_level "$label_n")
 label_p=$(pid_label "$pid_p"); level_p=$(label_level "$label_p")
-record_ps "$pid_n" "$pid_p"
+record_ps "nginx01=$pid_n" "post-db=$pid_p"
 check "nginx01 runs as container_t with an MCS pair" "$label_n" \
   eval '[ "$(label_type "$label_n")" = container_t ] && is_mcs_pair "$level_n"'
 check "post-db runs as container_t with an MCS pair" "$label_p" \
@@ -78,7 +78,7 @@ section "--privileged stays unlabelled"
 out=$(timeout 180 docker run -d --privileged --network none --name privileged01 local/busybox:latest sleep 600 2>&1)
 pid_priv=$(docker inspect -f '{{.State.Pid}}' privileged01 2>/dev/null)
 label_priv=$(pid_label "$pid_priv")
-record_ps "$pid_priv"
+record_ps "privileged01=$pid_priv"
 check "docker run --privileged runs" "$out" eval '[ -n "$label_priv" ]'
 check "--privileged is not given an MCS level by mcsrun" "$label_priv" \
   eval '[ -n "$label_priv" ] && [ "$(label_type "$label_priv")" != container_t ] && ! is_mcs_pair "$(label_level "$label_priv")"'
@@ -86,7 +86,7 @@ check "--privileged is not given an MCS level by mcsrun" "$label_priv" \
 section "the same container without mcsrun (docker's runc), for comparison"
 timeout 180 docker run -d --runtime runc --network none --name seed-runc local/busybox:latest sleep 600 > /dev/null 2>&1
 pid_seed=$(docker inspect -f '{{.State.Pid}}' seed-runc 2>/dev/null)
-record_ps "$pid_seed"
+record_ps "seed-runc=$pid_seed"
 info "label with --runtime runc (no mcsrun)" "$(pid_label "$pid_seed")"
 
 section "cleanup"

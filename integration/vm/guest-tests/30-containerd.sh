@@ -28,7 +28,7 @@ pid_1=$(ctr task ls | awk '$1 == "c-one" { print $2 }')
 pid_2=$(ctr task ls | awk '$1 == "c-two" { print $2 }')
 label_1=$(pid_label "$pid_1"); level_1=$(label_level "$label_1")
 label_2=$(pid_label "$pid_2"); level_2=$(label_level "$label_2")
-record_ps "$pid_1" "$pid_2"
+record_ps "c-one=$pid_1" "c-two=$pid_2"
 check "c-one runs as container_t with an MCS pair" "$label_1" \
   eval '[ "$(label_type "$label_1")" = container_t ] && is_mcs_pair "$level_1"'
 check "c-two runs as container_t with an MCS pair" "$label_2" \

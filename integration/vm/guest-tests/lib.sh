@@ -53,10 +53,14 @@ file_label() { stat -c %C "$1" 2>/dev/null; }
 is_mcs_pair() {
   [[ $1 =~ ^s0:c([0-9]+),c([0-9]+)$ ]] && ((BASH_REMATCH[1] < BASH_REMATCH[2]))
 }
-# record_ps PID...: prints and records the `ps -eZ` lines of these processes.
+# record_ps NAME=PID...: prints and records the `ps -eZ` lines of these
+# processes, each followed by the container's name.
 record_ps() {
-  local lines
-  lines=$(ps -eZ | awk -v pids=" $* " 'NR > 1 && index(pids, " " $2 " ")')
+  local pair lines=
+  for pair in "$@"; do
+    lines+=$(ps -eZ | awk -v pid="${pair#*=}" -v name="${pair%%=*}" \
+      'NR > 1 && $2 == pid { print $0 "   (" name ")" }')$'\n'
+  done
   echo "$lines"
   while IFS= read -r l; do
     [ -n "$l" ] && printf '%s\t%s\n' "$SUITE" "$l" >> "$MCSRUN_VM_OUT/labels.txt"
