@@ -2,6 +2,8 @@
 //!
 //! The input is split at NUL bytes into arguments (argv can hold no NUL either). Laws:
 //! - `parse` never panics;
+//! - parsing its `runtime_args` again is a no-op (same args, command and globals, no
+//!   mcsrun flags);
 //! - it fails exactly when an mcsrun flag before the subcommand lacks its value;
 //! - otherwise `runtime_args` is the input minus the `--mcs-*` flags and their values,
 //!   and the mcsrun flag values, `--root` and the subcommand are where a small reference
@@ -163,6 +165,28 @@ fuzz_target!(|data: &[u8]| {
         bytes(&invocation.globals.root),
         expected.root,
         "--root of {args:?}"
+    );
+
+    // What the runtime receives holds no mcsrun flag any more: parsing it again changes
+    // nothing, and the runtime sees the same subcommand and globals.
+    let again = runc_argv::parse(invocation.runtime_args.clone())
+        .unwrap_or_else(|e| panic!("runtime args of {args:?} refused: {e}"));
+    assert_eq!(
+        again.runtime_args, invocation.runtime_args,
+        "strip of {args:?} not idempotent"
+    );
+    assert_eq!(
+        again.mcs,
+        runc_argv::McsFlags::default(),
+        "mcsrun flags left in {args:?}"
+    );
+    assert_eq!(
+        again.globals, invocation.globals,
+        "globals changed for {args:?}"
+    );
+    assert_eq!(
+        again.command, invocation.command,
+        "command changed for {args:?}"
     );
 
     let subcommand = invocation.command.as_ref().map(|c| c.index);
