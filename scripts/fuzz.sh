@@ -7,8 +7,10 @@
 #   with this toolchain, else none).
 #
 # Corpora grow in fuzz/corpus/<target> (seeded from fuzz/seeds/<target>), crashing inputs
-# land in fuzz/artifacts/<target>; both are git-ignored. Prints per target the runs
-# executed, the corpus size and the new crashes; exits 1 if any target crashed.
+# land in fuzz/artifacts/<target>, libFuzzer's output in fuzz/target/logs/<target>.log;
+# all git-ignored. Prints per target the runs executed, the corpus size and the new
+# crashes; exits 1 if any target crashed (after running the others), 2 on a usage error.
+# Each target runs as one libFuzzer process, i.e. one job on one core.
 #
 # cargo fuzz passes nightly-only flags to rustc; RUSTC_BOOTSTRAP=1 lets the stable
 # toolchain accept them. cargo-fuzz itself is installed when missing.
@@ -69,10 +71,10 @@ for target in "${targets[@]}"; do
   crashes_before=$(count_files "$artifacts")
   dict=()
   [ -f "dict/$target.dict" ] && dict=("-dict=dict/$target.dict")
-  log="$(mktemp "${TMPDIR:-/tmp}/fuzz-$target.XXXXXX.log")"
+  log="$fuzz_dir/target/logs/$target.log"
+  mkdir -p "${log%/*}"
   echo "fuzz.sh: $target for $seconds s (log: $log)"
   status=0
-  # One libFuzzer process: one job on one core.
   cargo fuzz run -a --sanitizer "$sanitizer" "$target" "$corpus" "seeds/$target" -- \
     -max_total_time="$seconds" -timeout=10 -print_final_stats=1 "${dict[@]}" \
     >"$log" 2>&1 || status=$?
