@@ -10,10 +10,12 @@ restorecon -R /var/lib/containerd
 ls -Zd /var/lib/containerd/io.containerd.snapshotter.v1.overlayfs/snapshots
 
 section "containerd"
-setsid containerd > "$MCSRUN_VM_OUT/info/containerd.log" 2>&1 < /dev/null &
-containerd_pid=$!
-check "containerd answers" "$(ctr version 2>&1 | grep -m1 Version)" \
-  wait_for 120 sh -c 'ctr version > /dev/null 2>&1'
+if ! start_containerd; then
+  fail "containerd starts" "$(tail -n 3 "$MCSRUN_VM_OUT/info/containerd-$SUITE.log")"
+  stop_containerd
+  exit 0
+fi
+pass "containerd starts" "$(ctr version 2>&1 | grep -m1 Version)"
 [ -f "$WORK/busybox-image.tar" ] || make_docker_archive "$WORK/busybox-image.tar"
 ctr images import "$WORK/busybox-image.tar"
 image=docker.io/local/busybox:latest
@@ -65,5 +67,5 @@ for name in c-one c-two; do
 done
 held=$(mcsctl list --json 2>&1)
 info "levels held after ctr delete" "$held"
-kill "$containerd_pid"
+stop_containerd
 true
