@@ -4,7 +4,7 @@
 use std::collections::HashSet;
 use std::fs::Metadata;
 use std::path::Path;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::error::{AllocError, Result};
 use std::io::Read;
@@ -108,8 +108,17 @@ impl GcPass<'_> {
             >= self.grace
     }
 
+    /// `created` is in whole seconds, so the hold may be up to a second younger than it
+    /// reads: it counts as old only once `grace` has passed since the end of that second.
+    /// A zero grace (nothing is running) makes every hold old.
     fn record_is_old(&self, created: u64) -> bool {
-        Duration::from_secs(unix_seconds(self.now).saturating_sub(created)) >= self.grace
+        if self.grace.is_zero() {
+            return true;
+        }
+        let latest_start = UNIX_EPOCH + Duration::from_secs(created.saturating_add(1));
+        self.now
+            .duration_since(latest_start)
+            .is_ok_and(|age| age >= self.grace)
     }
 
     /// `lstat`, `None` when the entry vanished meanwhile.
