@@ -81,7 +81,7 @@ impl PolicyOracle for FakePolicy {
         let names_known = self.users.contains(ctx.user())
             && self.types.contains(ctx.type_())
             && (ctx.role() == "object_r" || self.role_types.contains(&(ctx.role(), ctx.type_())));
-        let level_known = ctx.level().map_or(true, |level| {
+        let level_known = ctx.level().is_none_or(|level| {
             level.high().sensitivity.value() == 0
                 && level
                     .high()
