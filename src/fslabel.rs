@@ -5,12 +5,11 @@
 
 use fs_label::{
     locate_rootfs, plan_rootfs, plan_volumes, relabel_tree, remount_with_context, Plan,
-    RelabelOptions, RootfsInfo, RootfsLabelMode, SpecMount,
+    RelabelOptions, RootfsInfo, SpecMount,
 };
 use mcs_alloc::Owner;
 use mcs_label::{Context, Level};
 use mcsrun_settings::LogLevel;
-use mcsrun_settings::RootfsLabelMode as Setting;
 use oci_bundle::ConfigDoc;
 use serde_json::json;
 use std::path::Path;
@@ -77,7 +76,7 @@ pub fn label_files(
     let mount_text = mount_label.to_string();
     if let Some(info) = &rootfs.info {
         let plan = plan_rootfs(
-            mode(ctx.settings.rootfs_label),
+            ctx.settings.rootfs_label,
             info,
             doc.root_readonly(),
             &mount_text,
@@ -134,13 +133,4 @@ pub fn label_files(
             .map_err(|e| e.to_string())?;
     }
     Ok(())
-}
-
-fn mode(setting: Setting) -> RootfsLabelMode {
-    match setting {
-        Setting::Auto => RootfsLabelMode::Auto,
-        Setting::Remount => RootfsLabelMode::Remount,
-        Setting::Relabel => RootfsLabelMode::Relabel,
-        Setting::None => RootfsLabelMode::None,
-    }
 }

@@ -5,6 +5,9 @@ mod file;
 mod runtime;
 
 pub use file::ConfigFile;
+/// How the rootfs is made to carry the mount label (`rootfs_label` key); the vocabulary
+/// belongs to the crate that carries it out.
+pub use fs_label::RootfsLabelMode;
 pub use runtime::{resolve_runtime, FileId, RuntimeOrigin, DEFAULT_RUNTIMES};
 
 use std::ffi::OsString;
@@ -73,16 +76,6 @@ pub enum PrivilegedPolicy {
     Label,
 }
 
-/// How the rootfs is made to carry the mount label (`rootfs_label` key).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum RootfsLabelMode {
-    #[default]
-    Auto,
-    Remount,
-    Relabel,
-    None,
-}
-
 /// Verbosity of mcsrun's own log (`log_level` key).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
 pub enum LogLevel {
@@ -124,10 +117,6 @@ keyword_enum!(SelinuxMode, "auto, force, off or dry-run", {
 });
 keyword_enum!(PrivilegedPolicy, "skip or label", {
     "skip" => PrivilegedPolicy::Skip, "label" => PrivilegedPolicy::Label,
-});
-keyword_enum!(RootfsLabelMode, "auto, remount, relabel or none", {
-    "auto" => RootfsLabelMode::Auto, "remount" => RootfsLabelMode::Remount,
-    "relabel" => RootfsLabelMode::Relabel, "none" => RootfsLabelMode::None,
 });
 keyword_enum!(LogLevel, "error, warn, info or debug", {
     "error" => LogLevel::Error, "warn" => LogLevel::Warn,
@@ -278,7 +267,12 @@ impl Settings {
             self.privileged = word(src(), "privileged", v)?;
         }
         if let Some(v) = f.rootfs_label {
-            self.rootfs_label = word(src(), "rootfs_label", v)?;
+            self.rootfs_label = v.parse().map_err(|_| SettingsError::Value {
+                source_name: src(),
+                key: "rootfs_label",
+                value: v,
+                expected: "auto, remount, relabel or none",
+            })?;
         }
         if let Some(v) = f.log_file {
             self.log_file = Some(PathBuf::from(v));
