@@ -6,12 +6,33 @@
 . "$(dirname "$0")/lib.sh"
 only_on_boot enforcing
 
-# Storage labels as container-selinux's file contexts give them
-# (/var/lib/docker/overlay2 = container_ro_file_t); created by dockerd itself
-# they would be var_lib_t and no container could map its binaries.
-mkdir -p /var/lib/docker/overlay2 /var/lib/docker/image /var/lib/docker/containers
+# Created by dockerd itself, docker's storage is var_lib_t and no container can map
+# its binaries (DESIGN §5). mcsctl doctor must say so, with the fix; after the fix
+# (the labels container-selinux's file contexts give: overlay2 = container_ro_file_t)
+# it must report the storage ok.
+section "mcsctl doctor diagnoses var_lib_t layers"
+mkdir -p /var/lib/docker/overlay2/doctor-probe/diff/bin /var/lib/docker/image /var/lib/docker/containers
+cp /bin/busybox /var/lib/docker/overlay2/doctor-probe/diff/bin/busybox
+chcon -R -t var_lib_t /var/lib/docker
+doctor_before=$(timeout 120 mcsctl doctor 2>&1); doctor_rc=$?
+echo "$doctor_before" > "$MCSRUN_VM_OUT/info/doctor-before-fix.txt"
+echo "$doctor_before"
+check "doctor fails var_lib_t layers and exits non-zero" \
+  "exit $doctor_rc: $(echo "$doctor_before" | grep -A1 '^fail storage')" \
+  eval '[ "$doctor_rc" -ne 0 ] && echo "$doctor_before" | grep -q "^fail storage .*var_lib_t"'
+check "doctor prints the chcon and semanage fixes" \
+  "$(echo "$doctor_before" | grep -A1 '^fail storage' | tail -n 1)" \
+  eval 'echo "$doctor_before" | grep -q "chcon -R -t container_ro_file_t /var/lib/docker/overlay2" &&
+        echo "$doctor_before" | grep -q "semanage fcontext -a -t container_ro_file_t"'
 restorecon -R /var/lib/docker
-ls -Zd /var/lib/docker /var/lib/docker/overlay2
+ls -Zd /var/lib/docker /var/lib/docker/overlay2 /var/lib/docker/overlay2/doctor-probe/diff/bin/busybox
+doctor_after=$(timeout 120 mcsctl doctor 2>&1); doctor_rc=$?
+echo "$doctor_after" > "$MCSRUN_VM_OUT/info/doctor-after-fix.txt"
+echo "$doctor_after"
+check "doctor reports the relabelled storage ok" \
+  "exit $doctor_rc: $(echo "$doctor_after" | grep '^[a-z]* *storage')" \
+  eval 'echo "$doctor_after" | grep -q "^ok   storage"'
+rm -rf /var/lib/docker/overlay2/doctor-probe
 
 section "dockerd (no --selinux-enabled, default-runtime mcsrun)"
 if ! start_dockerd; then
@@ -94,6 +115,12 @@ record_ps "seed-runc=$pid_seed"
 info "label with --runtime runc (no mcsrun)" "$(pid_label "$pid_seed")"
 
 section "cleanup"
+doctor_live=$(timeout 120 mcsctl doctor 2>&1)
+echo "$doctor_live" > "$MCSRUN_VM_OUT/info/doctor-with-containers.txt"
+check "doctor: storage ok on dockerd's own layers while the containers run" \
+  "$(echo "$doctor_live" | grep '^[a-z]* *storage')" \
+  eval 'echo "$doctor_live" | grep -q "^ok   storage" &&
+        [ "$(docker inspect -f "{{.State.Running}}" nginx01 2>/dev/null)" = true ]'
 timeout 120 docker rm -f nginx01 post-db privileged01 seed-runc > /dev/null
 held=$(mcsctl list --json 2>&1)
 info "levels held after docker rm" "$held"
