@@ -27,12 +27,11 @@ pub fn prepare(ctx: &CallContext, command: &Command) -> Result<(), String> {
     };
     let started = Instant::now();
     let owner = store::owner(ctx, id).map_err(|e| e.to_string())?;
+    // Recorded for later calls (exec) made from other directories: absolute, as runc sees it.
+    let cwd = std::env::current_dir().map_err(|e| format!("current directory: {e}"))?;
     let bundle_path = match &command.bundle {
-        // Recorded for later calls (exec) made from other directories: absolute, as runc sees it.
-        Some(b) => std::env::current_dir()
-            .map_err(|e| format!("current directory: {e}"))?
-            .join(b),
-        None => std::env::current_dir().map_err(|e| format!("current directory: {e}"))?,
+        Some(b) => cwd.join(b),
+        None => cwd,
     };
     let bundle = Bundle::open(&bundle_path).map_err(|e| e.to_string())?;
     let mut doc = bundle.load_config().map_err(|e| e.to_string())?;
