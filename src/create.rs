@@ -67,7 +67,7 @@ pub fn prepare(ctx: &CallContext, command: &Command) -> Result<(), String> {
     let rootfs = fslabel::inspect_rootfs(&bundle_path, &doc)?;
     let plan = follow_rootfs_context(plan, rootfs.existing_level.as_ref());
     let meta = OwnerMeta::new(&bundle_path, plan.rule.name());
-    let level = hold_level(ctx, &store, &owner, &meta, &plan.level)?;
+    let level = hold_level(ctx, &store, &owner, &meta, &plan.level, &policy.range)?;
 
     let result = apply(
         ctx,
@@ -149,32 +149,34 @@ fn hold_level(
     owner: &Owner,
     meta: &OwnerMeta,
     choice: &LevelChoice,
+    range: &CategoryRange,
 ) -> Result<Option<Level>, String> {
-    let text = match choice {
-        LevelChoice::Nothing => return Ok(None),
+    match choice {
+        LevelChoice::Nothing => Ok(None),
         LevelChoice::Reserve(level) | LevelChoice::Share(level) => {
-            let text = level.to_string();
             store
-                .reserve(owner, meta, &text)
+                .reserve(owner, meta, &level.to_string())
                 .map_err(|e| e.to_string())?;
-            text
+            Ok(Some(*level))
         }
-        LevelChoice::Allocate => allocate(ctx, store, owner, meta)?,
-    };
-    Level::parse(&text)
-        .map(Some)
-        .map_err(|e| format!("allocator returned {text:?}: {e}"))
+        LevelChoice::Allocate => {
+            let text = allocate(ctx, store, owner, meta, range)?;
+            Level::parse(&text)
+                .map(Some)
+                .map_err(|e| format!("allocator returned {text:?}: {e}"))
+        }
+    }
 }
 
-/// Draws a fresh pair; when the range is full, reclaims dead containers' levels once and
-/// tries again.
+/// Draws a fresh pair from `range`; when the range is full, reclaims dead containers'
+/// levels once and tries again.
 fn allocate(
     ctx: &CallContext,
     store: &Store,
     owner: &Owner,
     meta: &OwnerMeta,
+    range: &CategoryRange,
 ) -> Result<String, String> {
-    let range = category_range(ctx)?;
     let request = mcs_alloc::AllocRequest {
         first: range.first().value(),
         last: range.last().value(),

@@ -139,13 +139,8 @@ fn run(cli: Cli) -> Result<i32, String> {
 }
 
 /// The store, or `None` when its directory does not exist (nothing was ever held).
-pub fn open_store(settings: &Settings) -> Result<Option<Store>, String> {
-    if std::fs::symlink_metadata(&settings.state_dir).is_err() {
-        return Ok(None);
-    }
-    Store::open(&settings.state_dir)
-        .map(Some)
-        .map_err(|e| e.to_string())
+fn open_store(settings: &Settings) -> Result<Option<Store>, String> {
+    crate::store::open_existing_at(&settings.state_dir).map_err(|e| e.to_string())
 }
 
 pub fn now_secs() -> u64 {

@@ -2,6 +2,7 @@
 
 use mcs_alloc::{Owner, Store};
 use std::ffi::OsStr;
+use std::path::Path;
 
 use crate::front::CallContext;
 
@@ -13,9 +14,14 @@ pub fn open(ctx: &CallContext) -> Result<Store, mcs_alloc::AllocError> {
 /// The store if its directory exists; `None` on a host where mcsrun never labelled
 /// anything, so passthrough calls create nothing.
 pub fn open_existing(ctx: &CallContext) -> Result<Option<Store>, mcs_alloc::AllocError> {
-    match std::fs::symlink_metadata(&ctx.settings.state_dir) {
+    open_existing_at(&ctx.settings.state_dir)
+}
+
+/// [`open_existing`] for a state dir given directly (mcsctl, which has no runtime call).
+pub fn open_existing_at(state_dir: &Path) -> Result<Option<Store>, mcs_alloc::AllocError> {
+    match std::fs::symlink_metadata(state_dir) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        _ => open(ctx).map(Some),
+        _ => Store::open(state_dir).map(Some),
     }
 }
 
