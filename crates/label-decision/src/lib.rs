@@ -1,16 +1,22 @@
 //! Decides a container's labels from its spec (DESIGN §4, first match wins):
 //!
-//! 1. `run.mcsrun.label=disable`, a privileged spec, or the host's PID/IPC namespace →
-//!    unlabelled (unless the policy labels privileged containers too);
+//! 1. `run.mcsrun.label=disable`, the engine's own `label=disable` request, a privileged
+//!    spec, or the host's PID/IPC namespace → unlabelled (unless the policy labels
+//!    privileged containers too);
 //! 2. `process.selinuxLabel` already set → kept, its level reserved, a missing
 //!    `mountLabel` filled with the same level (a lone `mountLabel` is treated alike);
-//! 3. `run.mcsrun.level` → that level, reserved;
+//! 3. `run.mcsrun.level`, else the engine's `label=level:` request → that level, reserved;
 //! 4. a Kubernetes container of a labelled sandbox, or a process whose IPC/PID namespace
 //!    it joins → that level, shared;
 //! 5. otherwise a fresh pair from the allocator.
 //!
-//! `run.mcsrun.type` / `run.mcsrun.filetype` replace the process / file type. Pure: what
-//! other containers hold is asked through [`Neighbours`].
+//! `run.mcsrun.type` / `run.mcsrun.filetype` replace the process / file type, and so do
+//! the engine's `label=type:` / `label=filetype:` requests when no annotation does;
+//! `label=user:` / `label=role:` replace the process context's user and role. An engine
+//! request is what the user asked of an engine that keeps it out of the spec (docker
+//! without `--selinux-enabled` records `--security-opt label=…` only in its own files);
+//! the caller reads it ([`EngineLabelRequest`]). Pure: what other containers hold is
+//! asked through [`Neighbours`].
 
 use mcs_label::{CategoryRange, Context, LabelError, Level};
 use std::collections::BTreeMap;
@@ -41,6 +47,24 @@ pub struct SpecFacts {
     pub host_ipc: bool,
     /// `(type, path)` of every namespace the container joins by path.
     pub joined_namespaces: Vec<(String, String)>,
+    /// The label options the user gave the engine, when the engine kept them out of the
+    /// spec.
+    pub engine_request: Option<EngineLabelRequest>,
+}
+
+/// `--security-opt label=…` as an engine recorded it: `disable`, `user:U`, `role:R`,
+/// `type:T`, `level:L`, `filetype:T` (go-selinux's option names).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EngineLabelRequest {
+    /// Where the request was read, for messages and logs (e.g.
+    /// `docker --security-opt (/var/lib/docker/containers/<id>/hostconfig.json)`).
+    pub origin: String,
+    pub disable: bool,
+    pub user: Option<String>,
+    pub role: Option<String>,
+    pub process_type: Option<String>,
+    pub file_type: Option<String>,
+    pub level: Option<String>,
 }
 
 /// The host's and the configuration's side of the decision.
@@ -68,10 +92,14 @@ pub trait Neighbours {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Rule {
     DisabledByAnnotation,
+    /// The engine's recorded `label=disable` (its origin).
+    DisabledByEngine(String),
     Privileged,
     HostNamespace(&'static str),
     ExistingLabel,
     LevelAnnotation,
+    /// The engine's recorded `label=level:` (its origin).
+    EngineLevel(String),
     Sandbox(String),
     JoinedNamespace(String),
     Allocate,
@@ -85,10 +113,12 @@ impl Rule {
     pub fn name(&self) -> &'static str {
         match self {
             Rule::DisabledByAnnotation => "disabled",
+            Rule::DisabledByEngine(_) => "disabled-by-engine",
             Rule::Privileged => "privileged",
             Rule::HostNamespace(_) => "host-namespace",
             Rule::ExistingLabel => "existing-label",
             Rule::LevelAnnotation => "level-annotation",
+            Rule::EngineLevel(_) => "engine-level",
             Rule::Sandbox(_) => "sandbox",
             Rule::JoinedNamespace(_) => "joined-namespace",
             Rule::Allocate => "allocate",
@@ -101,6 +131,8 @@ impl fmt::Display for Rule {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Rule::HostNamespace(kind) => write!(f, "host-namespace ({kind})"),
+            Rule::DisabledByEngine(origin) => write!(f, "disabled-by-engine ({origin})"),
+            Rule::EngineLevel(origin) => write!(f, "engine-level ({origin})"),
             Rule::Sandbox(id) => write!(f, "sandbox ({id})"),
             Rule::JoinedNamespace(path) => write!(f, "joined-namespace ({path})"),
             other => f.write_str(other.name()),
@@ -178,6 +210,12 @@ pub enum DecisionError {
     },
     #[error("annotations.{key}: {why}")]
     BadAnnotation { key: &'static str, why: String },
+    #[error("{origin}: label={key}: {why}")]
+    BadEngineRequest {
+        origin: String,
+        key: &'static str,
+        why: String,
+    },
 }
 
 /// Decides the container's labels. See the module docs for the rules.
@@ -201,6 +239,12 @@ pub fn decide(
             }
         }
     }
+    let engine = spec.engine_request.as_ref();
+    if let Some(request) = engine.filter(|r| r.disable) {
+        return Ok(Decision::Unlabelled(Rule::DisabledByEngine(
+            request.origin.clone(),
+        )));
+    }
     if !policy.label_privileged {
         if spec.privileged {
             return Ok(Decision::Unlabelled(Rule::Privileged));
@@ -213,19 +257,30 @@ pub fn decide(
         }
     }
 
+    let process_base = engine_context(&policy.process_base, engine)?;
     let process_base = match annotation(a::TYPE) {
-        Some(t) => policy
-            .process_base
+        Some(t) => process_base
             .with_type(t)
             .map_err(|e| bad_annotation(a::TYPE, e))?,
-        None => policy.process_base.clone(),
+        None => process_base,
     };
-    let file_base = match annotation(a::FILE_TYPE) {
-        Some(t) => policy
+    let file_base = match (annotation(a::FILE_TYPE), engine) {
+        (Some(t), _) => policy
             .file_base
             .with_type(t)
             .map_err(|e| bad_annotation(a::FILE_TYPE, e))?,
-        None => policy.file_base.clone(),
+        (
+            None,
+            Some(EngineLabelRequest {
+                origin,
+                file_type: Some(t),
+                ..
+            }),
+        ) => policy
+            .file_base
+            .with_type(t)
+            .map_err(|e| bad_engine(origin, "filetype", e))?,
+        (None, _) => policy.file_base.clone(),
     };
     let plan = |rule, level| LabelPlan {
         rule,
@@ -254,9 +309,22 @@ pub fn decide(
 
     if let Some(text) = annotation(a::LEVEL) {
         let level = Level::parse(text).map_err(|e| bad_annotation(a::LEVEL, e))?;
-        check_in_range(&level, &policy.range)?;
+        check_in_range(&level, &policy.range)
+            .map_err(|why| DecisionError::BadAnnotation { key: a::LEVEL, why })?;
         return Ok(Decision::Labelled(Box::new(plan(
             Rule::LevelAnnotation,
+            LevelChoice::Reserve(level),
+        ))));
+    }
+    if let Some((origin, text)) = engine.and_then(|r| Some((&r.origin, r.level.as_deref()?))) {
+        let level = Level::parse(text).map_err(|e| bad_engine(origin, "level", e))?;
+        check_in_range(&level, &policy.range).map_err(|why| DecisionError::BadEngineRequest {
+            origin: origin.clone(),
+            key: "level",
+            why,
+        })?;
+        return Ok(Decision::Labelled(Box::new(plan(
+            Rule::EngineLevel(origin.clone()),
             LevelChoice::Reserve(level),
         ))));
     }
@@ -320,7 +388,42 @@ fn bad_annotation(key: &'static str, e: LabelError) -> DecisionError {
     }
 }
 
-fn check_in_range(level: &Level, range: &CategoryRange) -> Result<(), DecisionError> {
+fn bad_engine(origin: &str, key: &'static str, e: LabelError) -> DecisionError {
+    DecisionError::BadEngineRequest {
+        origin: origin.to_string(),
+        key,
+        why: e.to_string(),
+    }
+}
+
+/// The policy's process context with the engine's user, role and type requests.
+fn engine_context(
+    base: &Context,
+    request: Option<&EngineLabelRequest>,
+) -> Result<Context, DecisionError> {
+    let Some(r) = request else {
+        return Ok(base.clone());
+    };
+    let mut context = base.clone();
+    if let Some(user) = &r.user {
+        context = context
+            .with_user(user)
+            .map_err(|e| bad_engine(&r.origin, "user", e))?;
+    }
+    if let Some(role) = &r.role {
+        context = context
+            .with_role(role)
+            .map_err(|e| bad_engine(&r.origin, "role", e))?;
+    }
+    if let Some(t) = &r.process_type {
+        context = context
+            .with_type(t)
+            .map_err(|e| bad_engine(&r.origin, "type", e))?;
+    }
+    Ok(context)
+}
+
+fn check_in_range(level: &Level, range: &CategoryRange) -> Result<(), String> {
     let outside = level
         .high()
         .categories
@@ -328,10 +431,7 @@ fn check_in_range(level: &Level, range: &CategoryRange) -> Result<(), DecisionEr
         .chain(level.low().categories.iter())
         .find(|c| !range.contains(*c));
     match outside {
-        Some(c) => Err(DecisionError::BadAnnotation {
-            key: annotations::LEVEL,
-            why: format!("{c} is outside the configured categories {range}"),
-        }),
+        Some(c) => Err(format!("{c} is outside the configured categories {range}")),
         None => Ok(()),
     }
 }

@@ -358,6 +358,159 @@ fn arb_pair() -> impl Strategy<Value = (u16, u16)> {
     (0u16..1023).prop_flat_map(|a| (Just(a), (a + 1)..1024))
 }
 
+fn engine(request: EngineLabelRequest) -> SpecFacts {
+    SpecFacts {
+        engine_request: Some(EngineLabelRequest {
+            origin: "docker --security-opt (hostconfig.json)".into(),
+            ..request
+        }),
+        ..Default::default()
+    }
+}
+
+#[test]
+fn engine_disable_leaves_the_container_unlabelled() {
+    let s = engine(EngineLabelRequest {
+        disable: true,
+        ..Default::default()
+    });
+    assert_eq!(
+        decide(&s, &policy(), &none()).unwrap(),
+        Decision::Unlabelled(Rule::DisabledByEngine(
+            "docker --security-opt (hostconfig.json)".into()
+        ))
+    );
+    // Not even `privileged = "label"` labels what the user asked to leave alone.
+    let label_all = Policy {
+        label_privileged: true,
+        ..policy()
+    };
+    assert!(matches!(
+        decide(&s, &label_all, &none()).unwrap(),
+        Decision::Unlabelled(Rule::DisabledByEngine(_))
+    ));
+}
+
+#[test]
+fn engine_level_is_reserved_after_the_annotation() {
+    let s = engine(EngineLabelRequest {
+        level: Some("s0:c4,c9".into()),
+        ..Default::default()
+    });
+    let p = labelled(decide(&s, &policy(), &none()).unwrap());
+    assert_eq!(
+        p.rule,
+        Rule::EngineLevel("docker --security-opt (hostconfig.json)".into())
+    );
+    assert_eq!(p.level, LevelChoice::Reserve(level("s0:c4,c9")));
+    let mut annotated = s.clone();
+    annotated
+        .annotations
+        .insert("run.mcsrun.level".into(), "s0:c1,c2".into());
+    let p = labelled(decide(&annotated, &policy(), &none()).unwrap());
+    assert_eq!(p.rule, Rule::LevelAnnotation);
+    assert_eq!(p.level, LevelChoice::Reserve(level("s0:c1,c2")));
+    // A label already in the spec wins over both.
+    let mut existing = s;
+    existing.process_label = Some("system_u:system_r:container_t:s0:c7,c8".into());
+    assert_eq!(
+        labelled(decide(&existing, &policy(), &none()).unwrap()).rule,
+        Rule::ExistingLabel
+    );
+}
+
+#[test]
+fn engine_types_user_and_role_shape_the_contexts() {
+    let s = engine(EngineLabelRequest {
+        user: Some("staff_u".into()),
+        role: Some("staff_r".into()),
+        process_type: Some("container_init_t".into()),
+        file_type: Some("container_var_lib_t".into()),
+        ..Default::default()
+    });
+    let p = labelled(decide(&s, &policy(), &none()).unwrap());
+    assert_eq!(p.rule, Rule::Allocate);
+    let (process, mount) = p.labels(Some(&level("s0:c1,c2")));
+    assert_eq!(
+        process.to_string(),
+        "staff_u:staff_r:container_init_t:s0:c1,c2"
+    );
+    assert_eq!(
+        mount.to_string(),
+        "system_u:object_r:container_var_lib_t:s0:c1,c2"
+    );
+    // The annotations still have the last word on the types.
+    let mut annotated = s;
+    annotated
+        .annotations
+        .insert("run.mcsrun.type".into(), "spc_t".into());
+    annotated
+        .annotations
+        .insert("run.mcsrun.filetype".into(), "container_file_t".into());
+    let p = labelled(decide(&annotated, &policy(), &none()).unwrap());
+    let (process, mount) = p.labels(Some(&level("s0:c1,c2")));
+    assert_eq!(process.to_string(), "staff_u:staff_r:spc_t:s0:c1,c2");
+    assert_eq!(
+        mount.to_string(),
+        "system_u:object_r:container_file_t:s0:c1,c2"
+    );
+}
+
+#[test]
+fn bad_engine_requests_name_their_origin_and_option() {
+    let cases = [
+        (
+            EngineLabelRequest {
+                level: Some("s0:c9,c2".into()),
+                ..Default::default()
+            },
+            "docker --security-opt (hostconfig.json): label=level: ",
+        ),
+        (
+            EngineLabelRequest {
+                level: Some("s0:c1,c2000".into()),
+                ..Default::default()
+            },
+            "docker --security-opt (hostconfig.json): label=level: ",
+        ),
+        (
+            EngineLabelRequest {
+                process_type: Some("bad type".into()),
+                ..Default::default()
+            },
+            "docker --security-opt (hostconfig.json): label=type: ",
+        ),
+        (
+            EngineLabelRequest {
+                file_type: Some("".into()),
+                ..Default::default()
+            },
+            "docker --security-opt (hostconfig.json): label=filetype: ",
+        ),
+    ];
+    for (request, prefix) in cases {
+        let e = decide(&engine(request), &policy(), &none()).unwrap_err();
+        assert!(e.to_string().starts_with(prefix), "{e}");
+    }
+    let narrow = Policy {
+        range: CategoryRange::parse("c0.c9").unwrap(),
+        ..policy()
+    };
+    let e = decide(
+        &engine(EngineLabelRequest {
+            level: Some("s0:c1,c20".into()),
+            ..Default::default()
+        }),
+        &narrow,
+        &none(),
+    )
+    .unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "docker --security-opt (hostconfig.json): label=level: c20 is outside the configured categories c0.c9"
+    );
+}
+
 proptest! {
     /// Whatever else the spec says, an existing valid label is kept exactly and its level
     /// reserved, unless the container is exempt from labelling.

@@ -86,6 +86,11 @@ impl Context {
         Context::new(&self.user, &self.role, type_, self.level)
     }
 
+    /// The same context with another user; fails if `user` is not a valid name.
+    pub fn with_user(&self, user: &str) -> Result<Context, LabelError> {
+        Context::new(user, &self.role, &self.type_, self.level)
+    }
+
     /// The same context with another role; fails if `role` is not a valid name.
     pub fn with_role(&self, role: &str) -> Result<Context, LabelError> {
         Context::new(&self.user, role, &self.type_, self.level)
