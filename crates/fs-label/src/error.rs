@@ -24,6 +24,8 @@ pub enum FsLabelError {
     BadLabel { label: String, why: String },
     #[error("relabel {path}: {why}")]
     Relabel { path: PathBuf, why: String },
+    #[error("{path}: its filesystem cannot store SELinux labels")]
+    LabelsUnsupported { path: PathBuf },
     #[error("volume {destination}: {why}")]
     Volume { destination: String, why: String },
 }

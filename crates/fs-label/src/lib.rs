@@ -25,7 +25,7 @@ pub use error::{FsLabelError, Result};
 pub use mountinfo::{MountEntry, MountTable};
 pub use overlay_options::{MountData, OverlayOptions};
 pub use plan::{plan_rootfs, Plan, RemountPlan, RootfsLabelMode};
-pub use relabel::{relabel_tree, RelabelOptions, RelabelReport, SELINUX_XATTR};
+pub use relabel::{read_label, relabel_tree, RelabelOptions, RelabelReport, SELINUX_XATTR};
 pub use remount::{remount_with_context, replace_overlay, RemountReport};
 pub use rootfs::{locate_rootfs, rootfs_path, RootfsInfo};
 pub use volumes::{plan_volumes, SpecMount, VolumePlan, VolumeRelabel, VolumeSharing};

@@ -2,14 +2,17 @@
 //! pure decision over [`RootfsInfo`]: remount the overlay with `context=`, relabel the
 //! files, or leave it — always with a reason for the log.
 //!
-//! `auto` rules, first match wins:
+//! `auto` rules, first match wins. The spec's `root.readonly` plays no part: it only
+//! makes the container's view read-only, and the files need the label all the same.
 //! 1. the mount holding the rootfs already has `context=` → nothing; the caller follows
 //!    that label's level ([`Plan::existing_context`]);
-//! 2. the rootfs is read-only (spec `root.readonly` or a read-only mount) → nothing;
-//! 3. an `overlay` mounted exactly at the rootfs → remount with `context=` (O(1));
-//! 4. a `fuse.*` mount at the rootfs (fuse-overlayfs) → nothing: its daemon cannot be
+//! 2. an `overlay` mounted exactly at the rootfs, read-write or read-only → remount with
+//!    `context=` (O(1)), keeping its flags;
+//! 3. a `fuse.*` mount at the rootfs (fuse-overlayfs) → nothing: its daemon cannot be
 //!    restarted from here, and relabelling would copy every file up;
-//! 5. a plain directory inside an overlay → nothing, for the same copy-up reason;
+//! 4. a plain directory inside an overlay → nothing, for the same copy-up reason;
+//! 5. any other read-only mount → [`Plan::Unlabellable`]: its files cannot take the
+//!    label, and the caller decides whether that is fatal;
 //! 6. otherwise (a plain directory, a bind mount, tmpfs, ext4, xfs, btrfs ... mounted at
 //!    the rootfs) → relabel the files. Only overlay is remounted: any other filesystem
 //!    mounted with new options is either a new empty one (tmpfs) or a second mount of
@@ -181,6 +184,8 @@ pub enum Plan {
         reason: String,
         existing_context: Option<String>,
     },
+    /// The files would need the label but cannot take it (read-only filesystem).
+    Unlabellable { path: PathBuf, reason: String },
 }
 
 impl Plan {
@@ -190,6 +195,7 @@ impl Plan {
             Plan::Remount { .. } => "remount",
             Plan::Relabel { .. } => "relabel",
             Plan::NoAction { .. } => "none",
+            Plan::Unlabellable { .. } => "unlabellable",
         }
     }
 
@@ -197,7 +203,8 @@ impl Plan {
         match self {
             Plan::Remount { reason, .. }
             | Plan::Relabel { reason, .. }
-            | Plan::NoAction { reason, .. } => reason,
+            | Plan::NoAction { reason, .. }
+            | Plan::Unlabellable { reason, .. } => reason,
         }
     }
 
@@ -225,18 +232,15 @@ impl Plan {
                 root.display()
             ),
             Plan::NoAction { reason, .. } => format!("leave the rootfs as it is ({reason})"),
+            Plan::Unlabellable { path, reason } => {
+                format!("cannot label the files under {} ({reason})", path.display())
+            }
         }
     }
 }
 
-/// Decides how the rootfs gets `label` (a full context). `spec_readonly` is the
-/// spec's `root.readonly`.
-pub fn plan_rootfs(
-    mode: RootfsLabelMode,
-    rootfs: &RootfsInfo,
-    spec_readonly: bool,
-    label: &str,
-) -> Result<Plan> {
+/// Decides how the rootfs gets `label` (a full context).
+pub fn plan_rootfs(mode: RootfsLabelMode, rootfs: &RootfsInfo, label: &str) -> Result<Plan> {
     check_label_for_mount(label).map_err(|why| FsLabelError::BadLabel {
         label: label.to_string(),
         why,
@@ -293,17 +297,12 @@ pub fn plan_rootfs(
             })
         }
         RootfsLabelMode::Auto => {
-            if spec_readonly {
-                return nothing("root.readonly is true: read-only rootfs left as it is".into());
-            }
-            if rootfs.read_only() {
-                return nothing(format!(
-                    "{} is mounted read-only: left as it is",
-                    rootfs.mount.mount_point.display()
-                ));
-            }
             if rootfs.is_mount_point && fs_type == "overlay" {
-                return remount("overlay mounted at the rootfs without context=".into());
+                return remount(if rootfs.read_only() {
+                    "read-only overlay mounted at the rootfs without context=".into()
+                } else {
+                    "overlay mounted at the rootfs without context=".into()
+                });
             }
             if rootfs.is_mount_point && fs_type.starts_with("fuse") {
                 return nothing(format!(
@@ -315,6 +314,15 @@ pub fn plan_rootfs(
                     "rootfs is a directory inside the overlay at {}: relabelling would copy every file up",
                     rootfs.mount.mount_point.display()
                 ));
+            }
+            if rootfs.read_only() {
+                return Ok(Plan::Unlabellable {
+                    path: rootfs.path.clone(),
+                    reason: format!(
+                        "{fs_type} at {} is mounted read-only",
+                        rootfs.mount.mount_point.display()
+                    ),
+                });
             }
             relabel(if rootfs.is_mount_point {
                 format!("{fs_type} mounted at the rootfs: files are relabelled")
@@ -387,39 +395,50 @@ mod tests {
         let host_overlay =
             "27 1 0:30 / / rw - overlay overlay rw,lowerdir=/x,upperdir=/y,workdir=/z\n";
         use RootfsLabelMode::*;
-        let cases: &[(RootfsLabelMode, &str, &str, bool, &str)] = &[
-            (Auto, &ov, "/b/rootfs", false, "remount"),
-            (Auto, &ov, "/b/rootfs", true, "none"),
-            (Auto, &ov_ctx, "/b/rootfs", false, "none"),
-            (Auto, ov_ro, "/b/rootfs", false, "none"),
-            (Auto, fuse, "/b/rootfs", false, "none"),
-            (Auto, tmpfs, "/b/rootfs", false, "relabel"),
-            (Auto, "", "/b/rootfs", false, "relabel"),
-            (Auto, "", "/b/rootfs", true, "none"),
-            (Auto, &ov, "/b/rootfs/sub", false, "none"),
-            (Remount, &ov, "/b/rootfs", true, "remount"),
-            (Remount, ov_ro, "/b/rootfs", false, "remount"),
-            (Remount, &ov_ctx, "/b/rootfs", false, "none"),
-            (Relabel, &ov, "/b/rootfs", false, "relabel"),
-            (Relabel, "", "/b/rootfs", true, "relabel"),
-            (None, &ov, "/b/rootfs", false, "none"),
-            (None, "", "/b/rootfs", false, "none"),
+        let ext4_ro = "44 27 254:1 / /b/rootfs ro,relatime - ext4 /dev/vdb ro\n";
+        let bind_ro = "44 27 254:0 /srv/r /b/rootfs ro,relatime - ext4 /dev/vda rw\n";
+        let cases: &[(RootfsLabelMode, &str, &str, &str)] = &[
+            (Auto, &ov, "/b/rootfs", "remount"),
+            (Auto, &ov_ctx, "/b/rootfs", "none"),
+            (Auto, ov_ro, "/b/rootfs", "remount"),
+            (Auto, fuse, "/b/rootfs", "none"),
+            (Auto, tmpfs, "/b/rootfs", "relabel"),
+            (Auto, "", "/b/rootfs", "relabel"),
+            (Auto, ext4_ro, "/b/rootfs", "unlabellable"),
+            (Auto, bind_ro, "/b/rootfs", "unlabellable"),
+            (Auto, ext4_ro, "/b/rootfs/sub", "unlabellable"),
+            (Auto, &ov, "/b/rootfs/sub", "none"),
+            (Remount, &ov, "/b/rootfs", "remount"),
+            (Remount, ov_ro, "/b/rootfs", "remount"),
+            (Remount, &ov_ctx, "/b/rootfs", "none"),
+            (Relabel, &ov, "/b/rootfs", "relabel"),
+            (Relabel, "", "/b/rootfs", "relabel"),
+            (None, &ov, "/b/rootfs", "none"),
+            (None, "", "/b/rootfs", "none"),
+            (None, ext4_ro, "/b/rootfs", "none"),
         ];
-        for (mode, lines, path, readonly, expected) in cases {
-            let plan = plan_rootfs(*mode, &info(lines, path), *readonly, LABEL).unwrap();
+        for (mode, lines, path, expected) in cases {
+            let plan = plan_rootfs(*mode, &info(lines, path), LABEL).unwrap();
             assert_eq!(
                 plan.strategy(),
                 *expected,
-                "{mode} {path} ro={readonly} {lines}: {}",
+                "{mode} {path} {lines}: {}",
                 plan.describe()
             );
             assert!(!plan.reason().is_empty());
         }
+        // A read-only overlay is replaced read-only.
+        let Plan::Remount { plan, .. } =
+            plan_rootfs(Auto, &info(ov_ro, "/b/rootfs"), LABEL).unwrap()
+        else {
+            panic!("expected a remount");
+        };
+        assert!(plan.flags.contains(MsFlags::MS_RDONLY));
         // A plain directory inside a host overlay (mcsrun inside a container).
         let table = MountTable::parse(host_overlay).unwrap();
         let rootfs = RootfsInfo::from_table(Path::new("/b/rootfs"), &table).unwrap();
         assert_eq!(
-            plan_rootfs(Auto, &rootfs, false, LABEL).unwrap().strategy(),
+            plan_rootfs(Auto, &rootfs, LABEL).unwrap().strategy(),
             "none"
         );
     }
@@ -435,7 +454,6 @@ mod tests {
                 ),
                 "/b/rootfs",
             ),
-            false,
             LABEL,
         )
         .unwrap();
@@ -451,7 +469,6 @@ mod tests {
         let plan = plan_rootfs(
             RootfsLabelMode::Auto,
             &info(&overlay("/b/rootfs", ",index=off"), "/b/rootfs"),
-            false,
             LABEL,
         )
         .unwrap();
@@ -479,36 +496,21 @@ mod tests {
 
     #[test]
     fn impossible_requests_are_errors_that_say_why() {
-        let err = plan_rootfs(
-            RootfsLabelMode::Remount,
-            &info("", "/b/rootfs"),
-            false,
-            LABEL,
-        )
-        .unwrap_err()
-        .to_string();
+        let err = plan_rootfs(RootfsLabelMode::Remount, &info("", "/b/rootfs"), LABEL)
+            .unwrap_err()
+            .to_string();
         assert!(
             err.contains("/b/rootfs") && err.contains("not an overlay"),
             "{err}"
         );
         let ro = "44 27 0:39 / /b/rootfs ro - ext4 /dev/vdb ro\n";
-        let err = plan_rootfs(
-            RootfsLabelMode::Relabel,
-            &info(ro, "/b/rootfs"),
-            false,
-            LABEL,
-        )
-        .unwrap_err()
-        .to_string();
+        let err = plan_rootfs(RootfsLabelMode::Relabel, &info(ro, "/b/rootfs"), LABEL)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("read-only"), "{err}");
-        let err = plan_rootfs(
-            RootfsLabelMode::Auto,
-            &info("", "/b/rootfs"),
-            false,
-            "s0:c1,c2",
-        )
-        .unwrap_err()
-        .to_string();
+        let err = plan_rootfs(RootfsLabelMode::Auto, &info("", "/b/rootfs"), "s0:c1,c2")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("s0:c1,c2"), "{err}");
     }
 }

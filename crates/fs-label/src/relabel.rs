@@ -50,8 +50,40 @@ pub struct RelabelReport {
 
 /// Gives every inode under `root` (not following symlinks, not crossing mounts) the
 /// context `label`.
+///
+/// A filesystem that cannot store labels (`EOPNOTSUPP` when writing one: vfat, some
+/// network filesystems) is reported as [`FsLabelError::LabelsUnsupported`].
 pub fn relabel_tree(root: &Path, label: &str, options: &RelabelOptions) -> Result<RelabelReport> {
-    Walker::new(root, label, options)?.run()
+    Walker::new(root, label, options)?
+        .run()
+        .map_err(|e| match e {
+            FsLabelError::Io { path, source }
+                if source.raw_os_error() == Some(libc::EOPNOTSUPP) =>
+            {
+                FsLabelError::LabelsUnsupported { path }
+            }
+            other => other,
+        })
+}
+
+/// The context stored on `path` itself (a symlink is not followed); `None` when it has
+/// none or its filesystem keeps no labels.
+pub fn read_label(path: &Path) -> Result<Option<String>> {
+    let c_path = cstring(path.as_os_str().as_bytes())?;
+    let xattr = CString::new(SELINUX_XATTR).expect("constant has no NUL");
+    let value = read_xattr(|buf, len| {
+        // SAFETY: buf/len describe a writable buffer; both strings are NUL-terminated.
+        unsafe { libc::lgetxattr(c_path.as_ptr(), xattr.as_ptr(), buf, len) }
+    });
+    match value {
+        Ok(Some(bytes)) => {
+            let bytes = bytes.strip_suffix(&[0]).unwrap_or(&bytes);
+            Ok(Some(String::from_utf8_lossy(bytes).into_owned()))
+        }
+        Ok(None) => Ok(None),
+        Err(e) if e.raw_os_error() == Some(libc::EOPNOTSUPP) => Ok(None),
+        Err(e) => Err(FsLabelError::io(path, e)),
+    }
 }
 
 /// A directory waiting to be read: its parent's fd and its name there.

@@ -1,6 +1,9 @@
 //! `z` / `Z` bind-mount volumes: relabel the source tree (`z` with the shared label,
 //! level `s0`; `Z` with the container's own mount label) and strip `z`/`Z` from the
-//! options before the runtime sees them.
+//! options before the runtime sees them. A mount may also carry a relabel its engine
+//! asked for outside the options ([`SpecMount::requested`], e.g. docker's record of
+//! `-v SRC:DST:Z` or of the files it makes for the container); it is planned alike, the
+//! options winning when they carry `z`/`Z` themselves.
 //!
 //! Refused sources (after resolving symlinks and `..`), with a clear error:
 //! - the system directories `/`, `/bin`, `/boot`, `/dev`, `/etc`, `/home`, `/lib`,
@@ -26,6 +29,8 @@ pub struct SpecMount {
     pub mount_type: Option<String>,
     pub source: Option<String>,
     pub options: Vec<String>,
+    /// A relabel asked for outside the options, with why.
+    pub requested: Option<(VolumeSharing, String)>,
 }
 
 impl SpecMount {
@@ -54,19 +59,22 @@ pub struct VolumeRelabel {
     pub source: PathBuf,
     pub sharing: VolumeSharing,
     pub label: String,
+    /// Who asked for it: the mount's option, or the engine's request.
+    pub reason: String,
 }
 
 impl VolumeRelabel {
     /// One line for the log (and for dry-run).
     pub fn describe(&self) -> String {
         format!(
-            "relabel volume {} (source {}, {}) as {}",
+            "relabel volume {} (source {}, {}; {}) as {}",
             self.destination,
             self.source.display(),
             match self.sharing {
                 VolumeSharing::Shared => "z: shared",
                 VolumeSharing::Private => "Z: private",
             },
+            self.reason,
             self.label
         )
     }
@@ -116,25 +124,28 @@ pub fn plan_volumes(
     for (index, mount) in mounts.iter().enumerate() {
         let shared = mount.options.iter().any(|o| o == "z");
         let private = mount.options.iter().any(|o| o == "Z");
-        if !shared && !private {
-            continue;
-        }
         let refuse = |why: String| FsLabelError::Volume {
             destination: mount.destination.clone(),
             why,
         };
-        if shared && private {
-            return Err(refuse("options carry both z and Z".into()));
+        let (sharing, reason) = match (shared, private, &mount.requested) {
+            (true, true, _) => return Err(refuse("options carry both z and Z".into())),
+            (true, false, _) => (VolumeSharing::Shared, "z option".to_string()),
+            (false, true, _) => (VolumeSharing::Private, "Z option".to_string()),
+            (false, false, Some((sharing, reason))) => (*sharing, reason.clone()),
+            (false, false, None) => continue,
+        };
+        if shared || private {
+            plan.option_updates.push((
+                index,
+                mount
+                    .options
+                    .iter()
+                    .filter(|o| *o != "z" && *o != "Z")
+                    .cloned()
+                    .collect(),
+            ));
         }
-        plan.option_updates.push((
-            index,
-            mount
-                .options
-                .iter()
-                .filter(|o| *o != "z" && *o != "Z")
-                .cloned()
-                .collect(),
-        ));
         if !mount.is_bind() {
             plan.ignored.push(mount.destination.clone());
             continue;
@@ -154,10 +165,9 @@ pub fn plan_volumes(
                 canonical.display()
             )));
         }
-        let (sharing, label) = if shared {
-            (VolumeSharing::Shared, shared_label)
-        } else {
-            (VolumeSharing::Private, private_label)
+        let label = match sharing {
+            VolumeSharing::Shared => shared_label,
+            VolumeSharing::Private => private_label,
         };
         plan.relabels.push(VolumeRelabel {
             index,
@@ -165,6 +175,7 @@ pub fn plan_volumes(
             source: canonical,
             sharing,
             label: label.to_string(),
+            reason,
         });
     }
     Ok(plan)
@@ -212,6 +223,7 @@ mod tests {
             mount_type: Some("bind".into()),
             source: Some(source.into()),
             options: options.iter().map(|o| o.to_string()).collect(),
+            requested: None,
         }
     }
 
@@ -231,6 +243,7 @@ mod tests {
                 mount_type: Some("tmpfs".into()),
                 source: Some("tmpfs".into()),
                 options: vec!["z".into(), "size=1m".into()],
+                requested: None,
             },
         ];
         let plan = plan_volumes(&mounts, dir.path(), SHARED, PRIVATE).unwrap();
@@ -253,6 +266,56 @@ mod tests {
         let lines = plan.describe();
         assert!(lines[0].contains("z: shared") && lines[1].contains("Z: private"));
         assert!(lines[2].contains("/scratch"));
+    }
+
+    #[test]
+    fn engine_requests_are_planned_and_options_win() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = dir.path().join("a");
+        std::fs::create_dir(&a).unwrap();
+        let hosts = dir.path().join("hosts");
+        std::fs::write(&hosts, "127.0.0.1 localhost\n").unwrap();
+        let asked = |sharing| Some((sharing, "docker -v …:Z (config.v2.json)".to_string()));
+        let mut private = bind("/data", a.to_str().unwrap(), &["rbind"]);
+        private.requested = asked(VolumeSharing::Private);
+        let mut file = bind(
+            "/etc/hosts",
+            hosts.to_str().unwrap(),
+            &["rbind", "rprivate"],
+        );
+        file.requested = Some((VolumeSharing::Private, "docker's /etc/hosts".into()));
+        // The mount's own z beats the engine's Z.
+        let mut both = bind("/both", a.to_str().unwrap(), &["z"]);
+        both.requested = asked(VolumeSharing::Private);
+        let plan = plan_volumes(&[private, file, both], dir.path(), SHARED, PRIVATE).unwrap();
+        let got: Vec<(usize, VolumeSharing, &str)> = plan
+            .relabels
+            .iter()
+            .map(|r| (r.index, r.sharing, r.label.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (0, VolumeSharing::Private, PRIVATE),
+                (1, VolumeSharing::Private, PRIVATE),
+                (2, VolumeSharing::Shared, SHARED)
+            ]
+        );
+        assert_eq!(plan.relabels[1].source, hosts.canonicalize().unwrap());
+        // Only the mount that carried z/Z has its options rewritten.
+        assert_eq!(plan.option_updates, vec![(2, vec![])]);
+        let lines = plan.describe();
+        assert!(
+            lines[0].contains("Z: private; docker -v …:Z (config.v2.json)"),
+            "{}",
+            lines[0]
+        );
+        assert!(lines[2].contains("z: shared; z option"), "{}", lines[2]);
+        // The system-path refusal holds for engine requests too.
+        let mut etc = bind("/x", "/etc", &["rbind"]);
+        etc.requested = asked(VolumeSharing::Private);
+        let err = plan_volumes(&[etc], dir.path(), SHARED, PRIVATE).unwrap_err();
+        assert!(err.to_string().contains("refusing"), "{err}");
     }
 
     #[test]

@@ -138,7 +138,7 @@ fn plain_directory_rootfs_plans_and_gets_relabelled() {
     let root = base.join("bundle/rootfs");
     tree(&root);
     let info = RootfsInfo::from_table(&root, &MountTable::read_self().unwrap()).unwrap();
-    let plan = plan_rootfs(RootfsLabelMode::Auto, &info, false, LABEL).unwrap();
+    let plan = plan_rootfs(RootfsLabelMode::Auto, &info, LABEL).unwrap();
     let fs_label::Plan::Relabel {
         root: planned,
         label,
@@ -168,12 +168,14 @@ fn volumes_get_their_labels_and_lose_their_flags() {
             mount_type: Some("bind".into()),
             source: Some(shared.to_str().unwrap().into()),
             options: vec!["rbind".into(), "z".into()],
+            requested: None,
         },
         SpecMount {
             destination: "/own".into(),
             mount_type: Some("bind".into()),
             source: Some(private.to_str().unwrap().into()),
             options: vec!["Z".into(), "rbind".into(), "ro".into()],
+            requested: None,
         },
     ];
     let shared_label = "system_u:object_r:container_file_t:s0";

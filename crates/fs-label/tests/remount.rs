@@ -95,7 +95,7 @@ fn docker_style_relative_lowerdirs_are_made_absolute() {
     );
 
     let rootfs = locate_rootfs(&driver.join("C"), "merged").unwrap();
-    let plan = remount_plan(plan_rootfs(RootfsLabelMode::Auto, &rootfs, false, LABEL).unwrap());
+    let plan = remount_plan(plan_rootfs(RootfsLabelMode::Auto, &rootfs, LABEL).unwrap());
     let d = driver.display();
     let extra = shown_extra_options(&merged);
     assert!(extra.contains("uuid=on"), "{extra}");
@@ -185,7 +185,7 @@ fn containerd_style_overlay_is_replaced_in_place() {
     assert!(rootfs.is_mount_point);
     assert_eq!(rootfs.fs_type(), "overlay");
     assert!(!rootfs.has_context());
-    let plan = remount_plan(plan_rootfs(RootfsLabelMode::Auto, &rootfs, false, LABEL).unwrap());
+    let plan = remount_plan(plan_rootfs(RootfsLabelMode::Auto, &rootfs, LABEL).unwrap());
     let extra = shown_extra_options(&rootfs_path);
     assert_eq!(
         plan.data.data,
@@ -208,7 +208,7 @@ fn containerd_style_overlay_is_replaced_in_place() {
 }
 
 #[test]
-fn read_only_view_is_left_alone_in_auto_and_replaced_when_asked() {
+fn read_only_overlay_is_replaced_read_only_in_auto() {
     if !can_mount() {
         return;
     }
@@ -222,14 +222,17 @@ fn read_only_view_is_left_alone_in_auto_and_replaced_when_asked() {
     let _guard = mount_from(&base, "overlay", &format!("lowerdir={b}/a:{b}/b"), &target);
     let rootfs = locate_rootfs(&base, "rootfs").unwrap();
     assert!(rootfs.read_only());
-    let auto = plan_rootfs(RootfsLabelMode::Auto, &rootfs, false, LABEL).unwrap();
-    assert_eq!(auto.strategy(), "none", "{}", auto.describe());
-    let plan = remount_plan(plan_rootfs(RootfsLabelMode::Remount, &rootfs, false, LABEL).unwrap());
+    // A read-only overlay still needs the label on its files: auto replaces it, and the
+    // new mount keeps it read-only.
+    let plan = remount_plan(plan_rootfs(RootfsLabelMode::Auto, &rootfs, LABEL).unwrap());
     assert!(plan.data.data.starts_with(&format!("lowerdir={b}/a:{b}/b")));
+    assert!(plan.data.data.ends_with(&format!(",context=\"{LABEL}\"")));
     assert!(plan.flags.contains(nix::mount::MsFlags::MS_RELATIME));
     remount_with_context(&RemountPlan::for_rootfs(&rootfs, None).unwrap()).unwrap();
     assert_eq!(overlay_count_at(&target), 1);
     assert_eq!(fs::read_to_string(target.join("file")).unwrap(), "a");
+    let again = locate_rootfs(&base, "rootfs").unwrap();
+    assert!(again.read_only(), "the replacement must stay read-only");
 }
 
 /// Options longer than a page are mounted relative to the layers' common ancestor.
@@ -257,7 +260,7 @@ fn options_longer_than_a_page_mount_from_the_common_ancestor() {
         &target,
     );
     let rootfs = locate_rootfs(&base, "rootfs").unwrap();
-    let plan = remount_plan(plan_rootfs(RootfsLabelMode::Auto, &rootfs, false, LABEL).unwrap());
+    let plan = remount_plan(plan_rootfs(RootfsLabelMode::Auto, &rootfs, LABEL).unwrap());
     assert_eq!(plan.data.cwd.as_deref(), Some(base.as_path()));
     assert!(plan
         .data
@@ -386,7 +389,7 @@ fn labelled_remount_applies_the_label_or_puts_the_overlay_back() {
         &target,
     );
     let rootfs = locate_rootfs(&base, "rootfs").unwrap();
-    let plan = remount_plan(plan_rootfs(RootfsLabelMode::Auto, &rootfs, false, LABEL).unwrap());
+    let plan = remount_plan(plan_rootfs(RootfsLabelMode::Auto, &rootfs, LABEL).unwrap());
     let result = remount_with_context(&plan);
     let table = MountTable::read_self().unwrap();
     let now = table.mount_at(&target).unwrap();
