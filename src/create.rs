@@ -42,7 +42,9 @@ pub fn prepare(ctx: &CallContext, command: &Command) -> Result<(), String> {
         ));
     }
     let policy = policy(ctx)?;
-    let facts = spec_facts(&doc);
+    let record = fslabel::engine_record(id, &bundle_path, &doc)?;
+    let mut facts = spec_facts(&doc);
+    facts.engine_request = record.as_ref().and_then(|r| r.label.clone());
 
     let store = store::open(ctx).map_err(|e| e.to_string())?;
     let neighbours = HostNeighbours { ctx, store: &store };
@@ -57,6 +59,7 @@ pub fn prepare(ctx: &CallContext, command: &Command) -> Result<(), String> {
                     "id": owner.id(), "root": owner.root().display().to_string(),
                     "rule": rule.to_string(), "labelled": false,
                     "mode": ctx.settings.selinux.as_str(),
+                    "engine_record": record.as_ref().map(|r| r.dir.display().to_string()),
                 }),
             );
             return Ok(());
@@ -69,6 +72,7 @@ pub fn prepare(ctx: &CallContext, command: &Command) -> Result<(), String> {
     let meta = OwnerMeta::new(&bundle_path, plan.rule.name());
     let level = hold_level(ctx, &store, &owner, &meta, &plan.level, &policy.range)?;
 
+    let engine_files = record.as_ref().map_or(&[][..], |r| &r.files[..]);
     let result = apply(
         ctx,
         &owner,
@@ -77,6 +81,7 @@ pub fn prepare(ctx: &CallContext, command: &Command) -> Result<(), String> {
         &plan,
         level.as_ref(),
         &rootfs,
+        engine_files,
     );
     if let Err(e) = result {
         if let Err(release_error) = store.release(&owner) {
@@ -96,6 +101,7 @@ pub fn prepare(ctx: &CallContext, command: &Command) -> Result<(), String> {
             "mcs_level": level.map(|l| l.to_string()),
             "process_label": process.to_string(), "mount_label": mount.to_string(),
             "mode": ctx.settings.selinux.as_str(),
+            "engine_record": record.as_ref().map(|r| r.dir.display().to_string()),
             "duration_us": started.elapsed().as_micros() as u64,
         }),
     );
@@ -103,6 +109,7 @@ pub fn prepare(ctx: &CallContext, command: &Command) -> Result<(), String> {
 }
 
 /// Labels the files and rewrites config.json; the level is already held.
+#[allow(clippy::too_many_arguments)]
 fn apply(
     ctx: &CallContext,
     owner: &Owner,
@@ -111,6 +118,7 @@ fn apply(
     plan: &LabelPlan,
     level: Option<&Level>,
     rootfs: &fslabel::RootfsState,
+    engine_files: &[engine_record::FileRequest],
 ) -> Result<(), String> {
     let (process, mount) = plan.labels(level);
     if !ctx.dry_run() && ctx.host().is_enabled() {
@@ -120,9 +128,18 @@ fn apply(
                 .map_err(|e| e.to_string())?;
         }
     }
-    let shared_volume_label = plan
-        .file_base
-        .with_level(Level::parse("s0").expect("s0 is a level"));
+    let sensitivity = Sensitivity::parse(&ctx.settings.level_prefix).map_err(|e| {
+        format!(
+            "config {}: level_prefix: {e}",
+            ctx.settings.config_path.display()
+        )
+    })?;
+    let shared_volume_label =
+        plan.file_base
+            .with_level(Level::single(mcs_label::SensitivityLevel::new(
+                sensitivity,
+                Default::default(),
+            )));
     fslabel::label_files(
         ctx,
         owner,
@@ -131,6 +148,7 @@ fn apply(
         rootfs,
         &mount,
         &shared_volume_label,
+        engine_files,
     )?;
     if ctx.dry_run() {
         doc.set_annotation(DRY_RUN_PROCESS_LABEL, &process.to_string());
@@ -265,6 +283,7 @@ fn spec_facts(doc: &ConfigDoc) -> SpecFacts {
             .iter()
             .filter_map(|n| Some((n.kind.to_string(), n.path?.to_string())))
             .collect(),
+        engine_request: None,
     }
 }
 

@@ -1,18 +1,21 @@
 //! Glue between a create and the fs-label crate: look at the rootfs before the level is
-//! chosen (an engine may already have mounted it with `context=`), then make the rootfs
-//! and `z`/`Z` volumes carry the decided label, logging each action with its duration.
-//! In dry-run the actions are computed and logged, not done.
+//! chosen (an engine may already have mounted it with `context=`), find what the engine
+//! asked for outside the spec (engine-record), then make the rootfs, `z`/`Z` volumes and
+//! the files the engine made for the container carry the decided label, logging each
+//! action with its duration. In dry-run the actions are computed and logged, not done.
 
+use engine_record::{BindMount, EngineRecord, FileRequest, Sharing};
 use fs_label::{
-    locate_rootfs, plan_rootfs, plan_volumes, relabel_tree, remount_with_context, Plan,
-    RelabelOptions, RootfsInfo, SpecMount,
+    locate_rootfs, plan_rootfs, plan_volumes, read_label, relabel_tree, remount_with_context,
+    FsLabelError, Plan, RelabelOptions, RootfsInfo, SpecMount, VolumeSharing,
 };
 use mcs_alloc::Owner;
 use mcs_label::{Context, Level};
-use mcsrun_settings::LogLevel;
+use mcsrun_settings::{LogLevel, SelinuxMode};
 use oci_bundle::ConfigDoc;
 use serde_json::json;
-use std::path::Path;
+use std::ffi::OsStr;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use crate::front::CallContext;
@@ -57,8 +60,37 @@ pub fn inspect_rootfs(bundle: &Path, doc: &ConfigDoc) -> Result<RootfsState, Str
     })
 }
 
-/// Labels the rootfs and the `z`/`Z` volumes, and strips `z`/`Z` from the volumes'
-/// options in `doc` (runc would hand them to mount(2)).
+/// The engine's own record of container `id`, found from the spec's bind mounts and
+/// rootfs (`None` for a container no engine keeps such a record of).
+pub fn engine_record(
+    id: &OsStr,
+    bundle: &Path,
+    doc: &ConfigDoc,
+) -> Result<Option<EngineRecord>, String> {
+    let Some(id) = id.to_str() else {
+        return Ok(None);
+    };
+    let rootfs: Option<PathBuf> = doc.root_path().map(|p| bundle.join(p));
+    let mounts = doc.mounts();
+    let binds: Vec<BindMount<'_>> = mounts
+        .iter()
+        .filter(|m| {
+            m.kind == Some("bind") || m.options.iter().any(|o| *o == "bind" || *o == "rbind")
+        })
+        .filter_map(|m| {
+            Some(BindMount {
+                index: m.index,
+                destination: m.destination,
+                source: m.source?,
+            })
+        })
+        .collect();
+    engine_record::find(id, rootfs.as_deref(), &binds).map_err(|e| e.to_string())
+}
+
+/// Labels the rootfs, the `z`/`Z` volumes and the files the engine asked to relabel, and
+/// strips `z`/`Z` from the volumes' options in `doc` (runc would hand them to mount(2)).
+#[allow(clippy::too_many_arguments)]
 pub fn label_files(
     ctx: &CallContext,
     owner: &Owner,
@@ -67,6 +99,7 @@ pub fn label_files(
     rootfs: &RootfsState,
     mount_label: &Context,
     shared_label: &Context,
+    engine_files: &[FileRequest],
 ) -> Result<(), String> {
     let dry_run = ctx.dry_run();
     let relabel_options = RelabelOptions {
@@ -75,13 +108,8 @@ pub fn label_files(
     };
     let mount_text = mount_label.to_string();
     if let Some(info) = &rootfs.info {
-        let plan = plan_rootfs(
-            ctx.settings.rootfs_label,
-            info,
-            doc.root_readonly(),
-            &mount_text,
-        )
-        .map_err(|e| e.to_string())?;
+        let plan =
+            plan_rootfs(ctx.settings.rootfs_label, info, &mount_text).map_err(|e| e.to_string())?;
         let started = Instant::now();
         let mut event = json!({
             "id": owner.id(), "root": owner.root().display().to_string(),
@@ -92,10 +120,24 @@ pub fn label_files(
                 remount_with_context(remount).map_err(|e| e.to_string())?;
             }
             Plan::Relabel { root, label, .. } => {
-                let report =
-                    relabel_tree(root, label, &relabel_options).map_err(|e| e.to_string())?;
-                event["files_seen"] = json!(report.files_seen);
-                event["files_changed"] = json!(report.files_changed);
+                match relabel_tree(root, label, &relabel_options) {
+                    Ok(report) => {
+                        event["files_seen"] = json!(report.files_seen);
+                        event["files_changed"] = json!(report.files_changed);
+                    }
+                    Err(e @ FsLabelError::LabelsUnsupported { .. }) => unlabellable(
+                        ctx,
+                        root,
+                        &e.to_string(),
+                        mount_label,
+                        shared_label,
+                        &mut event,
+                    )?,
+                    Err(e) => return Err(e.to_string()),
+                }
+            }
+            Plan::Unlabellable { path, reason } => {
+                unlabellable(ctx, path, reason, mount_label, shared_label, &mut event)?
             }
             _ => {}
         }
@@ -111,6 +153,13 @@ pub fn label_files(
             mount_type: m.kind.map(str::to_string),
             source: m.source.map(str::to_string),
             options: m.options.iter().map(|o| o.to_string()).collect(),
+            requested: engine_files.iter().find(|f| f.index == m.index).map(|f| {
+                let sharing = match f.sharing {
+                    Sharing::Shared => VolumeSharing::Shared,
+                    Sharing::Private => VolumeSharing::Private,
+                };
+                (sharing, f.reason.clone())
+            }),
         })
         .collect();
     let volumes = plan_volumes(&mounts, bundle, &shared_label.to_string(), &mount_text)
@@ -132,5 +181,56 @@ pub fn label_files(
         doc.set_mount_options(*index, options.clone())
             .map_err(|e| e.to_string())?;
     }
+    Ok(())
+}
+
+/// A rootfs whose files cannot take the label. That is fine when they already carry one
+/// the container can use (its file type, at a level its own dominates); otherwise it is
+/// an error where labels are enforced (mode `force`, or an enforcing host) — the
+/// container would only die on its first exec — and a logged warning elsewhere.
+fn unlabellable(
+    ctx: &CallContext,
+    path: &Path,
+    reason: &str,
+    mount_label: &Context,
+    shared_label: &Context,
+    event: &mut serde_json::Value,
+) -> Result<(), String> {
+    let current = read_label(path).map_err(|e| e.to_string())?;
+    let usable = current
+        .as_deref()
+        .and_then(|text| Context::parse(text).ok())
+        .is_some_and(|c| {
+            c.type_() == mount_label.type_()
+                && match (c.level(), mount_label.level()) {
+                    (Some(have), Some(want)) => want.dominates(have),
+                    (None, _) => true,
+                    (Some(_), None) => false,
+                }
+        });
+    event["unlabellable"] = json!(reason);
+    event["current_label"] = json!(current);
+    if usable {
+        event["usable"] = json!(true);
+        return Ok(());
+    }
+    let enforced = !ctx.dry_run()
+        && (ctx.settings.selinux == SelinuxMode::Force
+            || (ctx.host().is_enabled()
+                && matches!(
+                    ctx.host().enforce_mode(),
+                    Ok(selinux_host::EnforceMode::Enforcing)
+                )));
+    let message = format!(
+        "rootfs {} cannot carry the label {mount_label}: {reason}, and its files are {}; \
+         label them before it becomes read-only (chcon -R {shared_label} {}) or make it writable",
+        path.display(),
+        current.as_deref().unwrap_or("unlabelled"),
+        path.display(),
+    );
+    if enforced {
+        return Err(message);
+    }
+    event["warning"] = json!(message);
     Ok(())
 }
