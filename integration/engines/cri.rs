@@ -128,6 +128,14 @@ pub mod v1 {
     }
 
     #[derive(Clone, PartialEq, prost::Message)]
+    pub struct KeyValue {
+        #[prost(string, tag = "1")]
+        pub key: String,
+        #[prost(string, tag = "2")]
+        pub value: String,
+    }
+
+    #[derive(Clone, PartialEq, prost::Message)]
     pub struct ContainerConfig {
         #[prost(message, optional, tag = "1")]
         pub metadata: Option<ContainerMetadata>,
@@ -137,6 +145,8 @@ pub mod v1 {
         pub command: Vec<String>,
         #[prost(string, repeated, tag = "4")]
         pub args: Vec<String>,
+        #[prost(message, repeated, tag = "6")]
+        pub envs: Vec<KeyValue>,
         #[prost(map = "string, string", tag = "9")]
         pub labels: HashMap<String, String>,
         #[prost(map = "string, string", tag = "10")]
@@ -515,6 +525,7 @@ pub fn container(name: &str, image: &str, command: &[&str]) -> ContainerConfig {
         }),
         command: command.iter().map(|arg| (*arg).to_owned()).collect(),
         args: Vec::new(),
+        envs: Vec::new(),
         labels: HashMap::new(),
         annotations: HashMap::new(),
     }
