@@ -2,12 +2,12 @@
 //! `gc` — each human-readable by default and JSON with `--json`.
 
 use clap::{Args, Parser, Subcommand};
-use mcs_alloc::{runtime_state_exists, Record, Store};
+use mcs_alloc::{runtime_state_exists, unix_now, Record, Store};
 use mcsrun_settings::{FlagOverrides, Settings};
 use serde_json::{json, Value};
 use std::ffi::OsString;
 use std::path::PathBuf;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use crate::runlog::DecisionLog;
 
@@ -118,7 +118,7 @@ fn run(cli: Cli) -> Result<i32, String> {
                 return Err(format!("no MCS level is held by container {id:?}"));
             }
             if out.json && records.len() == 1 {
-                println!("{}", record_json(&records[0], now_secs()));
+                println!("{}", record_json(&records[0], unix_now()));
             } else {
                 print_records(&records, out.json);
             }
@@ -140,13 +140,7 @@ fn run(cli: Cli) -> Result<i32, String> {
 
 /// The store, or `None` when its directory does not exist (nothing was ever held).
 fn open_store(settings: &Settings) -> Result<Option<Store>, String> {
-    crate::store::open_existing_at(&settings.state_dir).map_err(|e| e.to_string())
-}
-
-pub fn now_secs() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
+    Store::open_existing(&settings.state_dir).map_err(|e| e.to_string())
 }
 
 /// One record as the JSON object `mcsctl list --json` prints.
@@ -166,7 +160,7 @@ pub fn record_json(r: &Record, now: u64) -> Value {
 }
 
 fn print_records(records: &[Record], json: bool) {
-    let now = now_secs();
+    let now = unix_now();
     if json {
         let all: Vec<Value> = records.iter().map(|r| record_json(r, now)).collect();
         println!("{}", Value::Array(all));

@@ -2,7 +2,6 @@
 
 use mcs_alloc::{Owner, Store};
 use std::ffi::OsStr;
-use std::path::Path;
 
 use crate::front::CallContext;
 
@@ -14,15 +13,7 @@ pub fn open(ctx: &CallContext) -> Result<Store, mcs_alloc::AllocError> {
 /// The store if its directory exists; `None` on a host where mcsrun never labelled
 /// anything, so passthrough calls create nothing.
 pub fn open_existing(ctx: &CallContext) -> Result<Option<Store>, mcs_alloc::AllocError> {
-    open_existing_at(&ctx.settings.state_dir)
-}
-
-/// [`open_existing`] for a state dir given directly (mcsctl, which has no runtime call).
-pub fn open_existing_at(state_dir: &Path) -> Result<Option<Store>, mcs_alloc::AllocError> {
-    match std::fs::symlink_metadata(state_dir) {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        _ => Store::open(state_dir).map(Some),
-    }
+    Store::open_existing(&ctx.settings.state_dir)
 }
 
 /// The allocator owner for container `id` of this call's runtime root.

@@ -3,7 +3,9 @@
 //! and holds that gc would reclaim. mcsrun's own paths are taken as configured (they are
 //! not host facts resolved under a fixture root), except the runtime binary, which is.
 
-use mcs_alloc::{runtime_state_exists, Store};
+use mcs_alloc::{
+    check_state_dir, runtime_state_exists, state_dir_owner, unix_now, StateDirProblem, Store,
+};
 use mcs_label::CategoryRange;
 use mcsrun_settings::{Settings, SettingsError};
 use std::io::Read;
@@ -100,34 +102,38 @@ fn runtime_version(path: &Path) -> String {
 /// The `state` line and, when holds are stale, a `gc` line.
 pub fn store_checks(settings: &Settings) -> Vec<Check> {
     let dir = &settings.state_dir;
-    let meta = match std::fs::symlink_metadata(dir) {
-        Err(_) => {
-            return vec![Check::ok(
-                "state",
-                format!("{} not created yet (no level ever held)", dir.display()),
-            )]
-        }
-        Ok(meta) => meta,
+    let not_created = || {
+        vec![Check::ok(
+            "state",
+            format!("{} not created yet (no level ever held)", dir.display()),
+        )]
+    };
+    let Ok(meta) = std::fs::symlink_metadata(dir) else {
+        return not_created();
     };
     let mode = meta.permissions().mode() & 0o7777;
-    // SAFETY: geteuid cannot fail.
-    let me = unsafe { libc::geteuid() };
-    let symlink = meta.file_type().is_symlink();
-    if symlink || !meta.is_dir() || meta.uid() != me || mode & 0o022 != 0 {
-        let what = if symlink {
-            ", a symlink"
-        } else if !meta.is_dir() {
-            ", not a directory"
-        } else {
-            ""
-        };
-        let fix = if symlink || !meta.is_dir() {
-            format!(
-                "rm {0} && mkdir -m 0700 {0} (or point state_dir elsewhere)",
-                shell_word(dir)
-            )
-        } else {
-            format!("chown {me} {0} && chmod 0700 {0}", shell_word(dir))
+    // The store's own rules decide; this only words the verdict and its fix.
+    if let Err(problem) = check_state_dir(&meta) {
+        let (what, fix) = match problem {
+            StateDirProblem::Symlink | StateDirProblem::NotADirectory => (
+                if problem == StateDirProblem::Symlink {
+                    ", a symlink"
+                } else {
+                    ", not a directory"
+                },
+                format!(
+                    "rm {0} && mkdir -m 0700 {0} (or point state_dir elsewhere)",
+                    shell_word(dir)
+                ),
+            ),
+            StateDirProblem::ForeignOwner { .. } | StateDirProblem::Writable { .. } => (
+                "",
+                format!(
+                    "chown {uid} {dir} && chmod 0700 {dir}",
+                    uid = state_dir_owner(),
+                    dir = shell_word(dir)
+                ),
+            ),
         };
         return vec![Check::fail(
             "state",
@@ -140,7 +146,12 @@ pub fn store_checks(settings: &Settings) -> Vec<Check> {
         )
         .with_fix(fix)];
     }
-    let records = match Store::open(dir).and_then(|s| s.list()) {
+    let records = match Store::open_existing(dir) {
+        Ok(None) => return not_created(),
+        Ok(Some(store)) => store.list(),
+        Err(e) => Err(e),
+    };
+    let records = match records {
         Ok(records) => records,
         Err(e) => return vec![Check::fail("state", e.to_string())],
     };
@@ -150,7 +161,7 @@ pub fn store_checks(settings: &Settings) -> Vec<Check> {
     let mut levels: Vec<&str> = records.iter().map(|r| r.level.as_str()).collect();
     levels.sort_unstable();
     levels.dedup();
-    let now = crate::mcsctl::now_secs();
+    let now = unix_now();
     let grace = settings.gc_grace.as_secs();
     let stale = records
         .iter()

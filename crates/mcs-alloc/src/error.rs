@@ -5,13 +5,17 @@ use std::io;
 use std::path::PathBuf;
 
 use crate::owner::Owner;
+use crate::state_dir::StateDirProblem;
 
 /// Why a store operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum AllocError {
     /// The state dir (or one of the store's own subdirectories) is unsafe to use.
     #[error("refusing MCS state dir {dir}: {problem}")]
-    UnsafeStateDir { dir: PathBuf, problem: String },
+    UnsafeStateDir {
+        dir: PathBuf,
+        problem: StateDirProblem,
+    },
 
     /// A system call on a store file failed.
     #[error("cannot {action} {path}: {source}")]

@@ -90,12 +90,14 @@ mod gc;
 mod owner;
 mod pairs;
 mod record;
+mod state_dir;
 mod store;
 
 pub use error::{AllocError, Result};
 pub use gc::GcReport;
 pub use owner::{runtime_state_exists, Owner};
-pub use record::{OwnerMeta, Record};
+pub use record::{unix_now, OwnerMeta, Record};
+pub use state_dir::{check_state_dir, state_dir_owner, StateDirProblem};
 pub use store::{AllocRequest, Store};
 
 #[cfg(test)]

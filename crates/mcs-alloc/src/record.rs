@@ -3,10 +3,12 @@
 use std::ffi::OsString;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
+use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
 
 use crate::error::{AllocError, Result};
+use crate::fsops::unix_seconds;
 use crate::owner::Owner;
 
 /// Facts about a new holder that the caller supplies.
@@ -25,6 +27,12 @@ impl OwnerMeta {
             rule: rule.into(),
         }
     }
+}
+
+/// Now, in the unit of [`Record::created`]: seconds since the Unix epoch. Ages of holds
+/// are measured against it.
+pub fn unix_now() -> u64 {
+    unix_seconds(SystemTime::now())
 }
 
 /// One owner's hold on one level.

@@ -3,21 +3,20 @@
 
 use std::fs::{DirBuilder, Metadata, OpenOptions};
 use std::io::{self, Write};
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
-use std::time::SystemTime;
 
 use rand::Rng;
 
 use crate::error::{AllocError, Result};
 use crate::fsops::{
-    self, create_new_file, file_id, is_exists, is_exists_or_not_empty, is_not_found,
-    read_with_metadata, remove_dir_if_empty, remove_file_if_present, rename_noreplace, unique_name,
-    FileId, OwnerLock,
+    create_new_file, file_id, is_exists, is_exists_or_not_empty, is_not_found, read_with_metadata,
+    remove_dir_if_empty, remove_file_if_present, rename_noreplace, unique_name, FileId, OwnerLock,
 };
 use crate::owner::{is_owner_key, Owner};
 use crate::pairs::{kth_free, pair_level, parse_pair_level, validate_level, PairRange};
-use crate::record::{OwnerMeta, Record};
+use crate::record::{unix_now, OwnerMeta, Record};
+use crate::state_dir::check_state_dir;
 
 /// What `allocate` may choose from.
 #[derive(Debug, Clone, Copy)]
@@ -88,6 +87,17 @@ impl Store {
             check_private_dir(sub, sub)?;
         }
         Ok(store)
+    }
+
+    /// The store in `dir` if that exists, checked (and its missing subdirectories made) as
+    /// [`Store::open`] does; `None` when `dir` does not exist. Never creates the state dir, so
+    /// readers (passthrough calls, `mcsctl`) leave nothing behind on a host where no level
+    /// was ever held.
+    pub fn open_existing(dir: &Path) -> Result<Option<Store>> {
+        match std::fs::symlink_metadata(dir) {
+            Err(e) if is_not_found(&e) => Ok(None),
+            _ => Store::open(dir).map(Some),
+        }
     }
 
     /// The state dir.
@@ -563,7 +573,7 @@ fn new_record(owner: &Owner, meta: &OwnerMeta, level: String, shared: bool) -> R
         level,
         owner: owner.clone(),
         bundle: meta.bundle.clone(),
-        created: fsops::unix_seconds(SystemTime::now()),
+        created: unix_now(),
         pid: std::process::id(),
         rule: meta.rule.clone(),
         shared,
@@ -603,34 +613,13 @@ pub(crate) fn list_dir(dir: &Path) -> Result<Vec<std::ffi::OsString>> {
     Ok(names)
 }
 
-/// Refuses `path` unless it is a real directory owned by our euid and not writable by group
-/// or others. `dir` is the state dir named in the error.
+/// Refuses `path` unless it passes [`check_state_dir`]. `dir` is the state dir named in the
+/// error.
 fn check_private_dir(path: &Path, dir: &Path) -> Result<()> {
-    let unsafe_dir = |problem: String| AllocError::UnsafeStateDir {
-        dir: dir.to_owned(),
-        problem,
-    };
     let meta = std::fs::symlink_metadata(path)
         .map_err(|e| AllocError::io("inspect state dir", path, e))?;
-    if meta.file_type().is_symlink() {
-        return Err(unsafe_dir("it is a symbolic link".into()));
-    }
-    if !meta.is_dir() {
-        return Err(unsafe_dir("it is not a directory".into()));
-    }
-    // SAFETY: geteuid has no preconditions.
-    let euid = unsafe { libc::geteuid() };
-    if meta.uid() != euid {
-        return Err(unsafe_dir(format!(
-            "it is owned by uid {}, not by this process's uid {euid}",
-            meta.uid()
-        )));
-    }
-    let mode = meta.mode() & 0o7777;
-    if mode & 0o022 != 0 {
-        return Err(unsafe_dir(format!(
-            "it is writable by group or others (mode {mode:04o}; expected 0700)"
-        )));
-    }
-    Ok(())
+    check_state_dir(&meta).map_err(|problem| AllocError::UnsafeStateDir {
+        dir: dir.to_owned(),
+        problem,
+    })
 }

@@ -9,7 +9,10 @@ use std::time::{Duration, SystemTime};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 
-use crate::{AllocError, AllocRequest, GcReport, Owner, OwnerMeta, Store};
+use crate::{
+    check_state_dir, state_dir_owner, AllocError, AllocRequest, GcReport, Owner, OwnerMeta,
+    StateDirProblem, Store,
+};
 
 const FULL: AllocRequest<'static> = AllocRequest {
     first: 0,
@@ -632,6 +635,67 @@ fn refuses_unsafe_state_dirs() {
     let err = Store::open(&state).unwrap_err();
     assert!(
         err.to_string().contains("levels: it is a symbolic link"),
+        "{err}"
+    );
+}
+
+#[test]
+fn state_dir_rules_are_one_verdict_over_metadata() {
+    let dir = tempfile::tempdir().unwrap();
+    let verdict = |path: &Path| check_state_dir(&std::fs::symlink_metadata(path).unwrap());
+    let private = dir.path().join("private");
+    std::fs::create_dir(&private).unwrap();
+    std::fs::set_permissions(&private, std::fs::Permissions::from_mode(0o700)).unwrap();
+    assert_eq!(verdict(&private), Ok(()));
+
+    let link = dir.path().join("link");
+    std::os::unix::fs::symlink(&private, &link).unwrap();
+    assert_eq!(verdict(&link), Err(StateDirProblem::Symlink));
+
+    let file = dir.path().join("file");
+    std::fs::write(&file, b"").unwrap();
+    assert_eq!(verdict(&file), Err(StateDirProblem::NotADirectory));
+
+    std::fs::set_permissions(&private, std::fs::Permissions::from_mode(0o770)).unwrap();
+    assert_eq!(
+        verdict(&private),
+        Err(StateDirProblem::Writable { mode: 0o770 })
+    );
+
+    std::os::unix::fs::chown(&private, Some(1234), None).unwrap();
+    assert_eq!(
+        verdict(&private),
+        Err(StateDirProblem::ForeignOwner {
+            uid: 1234,
+            expected: state_dir_owner()
+        })
+    );
+}
+
+#[test]
+fn open_existing_never_creates_the_state_dir() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    assert!(Store::open_existing(&state).unwrap().is_none());
+    assert!(!state.exists());
+
+    let store = Store::open(&state).unwrap();
+    store
+        .reserve(&owner("a"), &OwnerMeta::new("/b", "annotation"), "s0:c1,c2")
+        .unwrap();
+    let reopened = Store::open_existing(&state).unwrap().expect("it exists");
+    assert_eq!(reopened.list().unwrap().len(), 1);
+
+    std::fs::set_permissions(&state, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let err = Store::open_existing(&state).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            AllocError::UnsafeStateDir {
+                problem: StateDirProblem::Writable { mode: 0o777 },
+                ..
+            }
+        ),
         "{err}"
     );
 }
