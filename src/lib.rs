@@ -10,5 +10,4 @@ pub mod gc;
 pub mod launch;
 pub mod mcsctl;
 pub mod runlog;
-pub mod status;
 pub mod store;

@@ -1,9 +1,10 @@
-//! `mcsctl`: the administrator's view of the allocator — `status`, `list`, `inspect`,
-//! `gc` — each human-readable by default and JSON with `--json`.
+//! `mcsctl`'s command line: `status` (the host doctor of the `mcs-doctor` crate) and the
+//! allocator's `list`, `inspect`, `gc` — each human-readable by default and JSON with
+//! `--json`. Only argument parsing, printing and exit codes live here.
 
 use clap::{Args, Parser, Subcommand};
 use mcs_alloc::{runtime_state_exists, unix_now, Record, Store};
-use mcsrun_settings::{FlagOverrides, Settings};
+use mcsrun_settings::{FlagOverrides, Settings, SettingsError};
 use serde_json::{json, Value};
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -33,7 +34,7 @@ enum Cmd {
     /// Host doctor: SELinux, policy types, layer storage labels, binary labels and engine
     /// domains, runtime, state dir and level counts; exit 1 when a check fails.
     #[command(visible_alias = "doctor")]
-    Status(crate::status::StatusArgs),
+    Status(StatusArgs),
     /// Every level held: level, owner (runtime root + id), bundle, age, alive.
     List(Output),
     /// The level(s) held by one container.
@@ -54,6 +55,17 @@ enum Cmd {
         #[command(flatten)]
         out: Output,
     },
+}
+
+/// `mcsctl status` arguments.
+#[derive(Args, Debug, Clone, Default, PartialEq, Eq)]
+struct StatusArgs {
+    /// Print JSON for scripts.
+    #[arg(long)]
+    json: bool,
+    /// Also check the labels of this layer storage directory (repeatable).
+    #[arg(long, value_name = "PATH")]
+    storage: Vec<PathBuf>,
 }
 
 #[derive(Args, Debug, Clone, Copy)]
@@ -89,10 +101,7 @@ fn run(cli: Cli) -> Result<i32, String> {
     };
     if let Cmd::Status(args) = &cli.command {
         // A broken config is one of the things status reports, not a reason to stop.
-        return Ok(crate::status::run_with(
-            Settings::load_from_process(&flags),
-            args,
-        ));
+        return Ok(print_status(&Settings::load_from_process(&flags), args));
     }
     let settings = Settings::load_from_process(&flags).map_err(|e| e.to_string())?;
     match cli.command {
@@ -136,6 +145,17 @@ fn run(cli: Cli) -> Result<i32, String> {
             Ok(0)
         }
     }
+}
+
+/// Runs the doctor and prints its report; 1 when a check failed, else 0.
+fn print_status(loaded: &Result<Settings, SettingsError>, args: &StatusArgs) -> i32 {
+    let report = mcs_doctor::diagnose(loaded, &args.storage);
+    if args.json {
+        println!("{}", report.to_json());
+    } else {
+        print!("{}", report.to_text());
+    }
+    report.exit_code()
 }
 
 /// The store, or `None` when its directory does not exist (nothing was ever held).
@@ -266,5 +286,23 @@ mod tests {
             Cli::try_parse_from(argv.clone()).unwrap_or_else(|e| panic!("{argv:?}: {e}"));
         }
         assert!(Cli::try_parse_from(["mcsctl", "bogus"]).is_err());
+    }
+
+    #[test]
+    fn status_args_parse() {
+        #[derive(clap::Parser)]
+        struct Cli {
+            #[command(flatten)]
+            status: StatusArgs,
+        }
+        let cli =
+            Cli::try_parse_from(["status", "--json", "--storage", "/a", "--storage=/b"]).unwrap();
+        assert_eq!(
+            cli.status,
+            StatusArgs {
+                json: true,
+                storage: vec![PathBuf::from("/a"), PathBuf::from("/b")],
+            }
+        );
     }
 }

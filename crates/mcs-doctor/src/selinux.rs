@@ -112,7 +112,7 @@ pub fn skipped(name: &'static str, what: &str) -> Check {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::status::testhost::{enforcing_host, Fixture};
+    use crate::testhost::{enforcing_host, Fixture};
 
     #[test]
     fn enforcing_mcs_host_is_ok() {

@@ -195,8 +195,8 @@ pub fn store_checks(settings: &Settings) -> Vec<Check> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::status::report::State;
-    use crate::status::testhost::{doctor, Fixture};
+    use crate::report::State;
+    use crate::testhost::{doctor, Fixture};
     use mcs_alloc::{Owner, OwnerMeta};
     use std::path::PathBuf;
 

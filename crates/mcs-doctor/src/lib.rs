@@ -1,6 +1,7 @@
-//! `mcsctl status` (alias `doctor`): one line per check — `ok`, `warn` or `fail` — with
-//! the evidence and, where something is wrong, the command that fixes it; `--json` for
-//! scripts; exit 0 when no check fails. The checks, in order:
+//! The host doctor behind `mcsctl status` (alias `doctor`): every check, as one [`Check`]
+//! per line — `ok`, `warn` or `fail` — with the evidence and, where something is wrong, the
+//! command that fixes it; the caller prints the [`Report`] (text or JSON) and exits 0 when
+//! no check fails. The checks, in order:
 //!
 //! 1. `selinux`: enabled, enforcing/permissive, policy, MLS/MCS, and mcsrun's mode;
 //! 2. `policy`: the container contexts exist in the loaded policy ([`policy`]);
@@ -10,7 +11,9 @@
 //!
 //! On a host without SELinux, 2–4 are reported as skipped. Host facts are read under a
 //! [`selinux_host::HostPaths`] root through replaceable probes ([`Doctor`]), so every
-//! check runs against fixture trees in tests.
+//! check runs against fixture trees in tests (feature `test-fakes`: [`testhost`]).
+
+#![forbid(unsafe_code)]
 
 pub mod domains;
 pub mod host;
@@ -19,8 +22,8 @@ pub mod policy;
 pub mod report;
 pub mod selinux;
 pub mod storage;
-#[cfg(test)]
-mod testhost;
+#[cfg(any(test, feature = "test-fakes"))]
+pub mod testhost;
 
 pub use host::{Distro, Doctor, FileLabels, XattrLabels};
 pub use report::{Check, Report, State};
@@ -29,32 +32,16 @@ use mcsrun_settings::{FileId, Settings, SettingsError};
 use selinux_host::{SelinuxHost, TypeOverrides};
 use std::path::{Path, PathBuf};
 
-/// `mcsctl status` arguments.
-#[derive(clap::Args, Debug, Clone, Default, PartialEq, Eq)]
-pub struct StatusArgs {
-    /// Print JSON for scripts.
-    #[arg(long)]
-    pub json: bool,
-    /// Also check the labels of this layer storage directory (repeatable).
-    #[arg(long, value_name = "PATH")]
-    pub storage: Vec<PathBuf>,
-}
-
-/// Prints the report; a settings load error becomes a failed `config` line and the other
-/// checks use the built-in defaults. Returns the exit code.
-pub fn run_with(loaded: Result<Settings, SettingsError>, args: &StatusArgs) -> i32 {
+/// Every check on this host, with `storage` as extra layer directories to check. A
+/// settings load error becomes a failed `config` line and the other checks use the
+/// built-in defaults.
+pub fn diagnose(loaded: &Result<Settings, SettingsError>, storage: &[PathBuf]) -> Report {
     let settings = loaded
         .as_ref()
         .cloned()
         .unwrap_or_else(|_| Settings::defaults());
     let doctor = Doctor::system(&settings);
-    let report = collect(&loaded, &settings, &doctor, &args.storage);
-    if args.json {
-        println!("{}", report.to_json());
-    } else {
-        print!("{}", report.to_text());
-    }
-    report.exit_code()
+    collect(loaded, &settings, &doctor, storage)
 }
 
 impl Doctor {
@@ -264,24 +251,5 @@ mod tests {
         let json = report.to_json();
         assert_eq!(json["ok"], false);
         assert_eq!(json["checks"][4]["state"], "fail");
-    }
-
-    #[test]
-    fn status_args_parse() {
-        use clap::Parser;
-        #[derive(clap::Parser)]
-        struct Cli {
-            #[command(flatten)]
-            status: StatusArgs,
-        }
-        let cli =
-            Cli::try_parse_from(["status", "--json", "--storage", "/a", "--storage=/b"]).unwrap();
-        assert_eq!(
-            cli.status,
-            StatusArgs {
-                json: true,
-                storage: vec![PathBuf::from("/a"), PathBuf::from("/b")],
-            }
-        );
     }
 }

@@ -565,8 +565,8 @@ pub fn storage_checks(doctor: &Doctor, given: &[PathBuf], expect: &Expectation) 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::status::report::State;
-    use crate::status::testhost::{doctor, enforcing_host, Fixture, CONTAINER_MODULE};
+    use crate::report::State;
+    use crate::testhost::{doctor, enforcing_host, Fixture, CONTAINER_MODULE};
 
     const RO: &str = "system_u:object_r:container_ro_file_t:s0";
     const VAR_LIB: &str = "system_u:object_r:var_lib_t:s0";

@@ -288,8 +288,8 @@ fn engine_check(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::status::report::State;
-    use crate::status::testhost::{doctor, enforcing_host, Fixture, CONTAINER_MODULE};
+    use crate::report::State;
+    use crate::testhost::{doctor, enforcing_host, Fixture, CONTAINER_MODULE};
 
     const BIN_T: &str = "system_u:object_r:bin_t:s0";
     const ENGINE_EXEC: &str = "system_u:object_r:container_engine_exec_t:s0";

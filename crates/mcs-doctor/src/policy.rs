@@ -140,8 +140,8 @@ fn shared_level(settings: &Settings) -> Level {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::status::report::State;
-    use crate::status::testhost::{enforcing_host, Fixture, CONTAINER_MODULE};
+    use crate::report::State;
+    use crate::testhost::{enforcing_host, Fixture, CONTAINER_MODULE};
 
     fn messages(checks: &[Check]) -> Vec<String> {
         checks.iter().map(|c| c.message.clone()).collect()

@@ -1,6 +1,7 @@
-//! Fixture hosts for the doctor's unit tests: a temporary root with `/sys/fs/selinux`,
-//! `/etc`, `/proc` and storage trees, whose statfs answers and policy verdicts are faked
-//! through selinux-host's probe traits. File labels are real `security.selinux` xattrs
+//! Fixture hosts for tests of the doctor (its own, and its users' with feature
+//! `test-fakes`): a temporary root with `/sys/fs/selinux`, `/etc`, `/proc` and storage
+//! trees, whose statfs answers and policy verdicts are faked through selinux-host's probe
+//! traits. File labels are real `security.selinux` xattrs
 //! (root may set them on a kernel without SELinux).
 
 use mcs_label::Context;
@@ -79,6 +80,12 @@ impl Fixture {
             FakeFilesystems { selinuxfs: None },
             FakePolicy::knowing(&[]),
         )
+    }
+}
+
+impl Default for Fixture {
+    fn default() -> Fixture {
+        Fixture::new()
     }
 }
 
