@@ -14,7 +14,9 @@
 //! lower one.
 
 use mcs_label::Context;
+use mcsrun_settings::describe_toml_error;
 use selinux_host::HostPaths;
+use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::collections::VecDeque;
 use std::io;
@@ -207,58 +209,29 @@ pub fn containerd_root(paths: &HostPaths) -> Result<Option<PathBuf>, String> {
     }
 }
 
-/// `root = "..."` (or `'...'`) before the first table header of a TOML document.
-pub fn top_level_root(toml: &str) -> Result<Option<String>, String> {
-    for (index, raw) in toml.lines().enumerate() {
-        let line = raw.trim();
-        if line.starts_with('[') {
-            break;
-        }
-        let Some((key, value)) = line.split_once('=') else {
-            continue;
-        };
-        if key.trim() != "root" {
-            continue;
-        }
-        let value = value.trim();
-        let unquoted = if let Some(rest) = value.strip_prefix('\'') {
-            rest.split_once('\'').map(|(inside, _)| inside.to_string())
-        } else if let Some(rest) = value.strip_prefix('"') {
-            basic_string(rest)
-        } else {
-            None
-        };
-        return match unquoted {
-            Some(root) if root.starts_with('/') => Ok(Some(root)),
-            _ => Err(format!(
-                "line {}: root = {value} is not a quoted absolute path",
-                index + 1
-            )),
-        };
-    }
-    Ok(None)
+/// The keys the doctor reads of containerd's config.toml; all others are ignored.
+#[derive(Deserialize)]
+struct ContainerdConfig {
+    /// The top-level `root` (persistent data, snapshotters' included), where it was written.
+    root: Option<toml::Spanned<String>>,
 }
 
-/// The body of a TOML basic string whose opening quote is already consumed.
-fn basic_string(rest: &str) -> Option<String> {
-    let mut out = String::new();
-    let mut chars = rest.chars();
-    while let Some(c) = chars.next() {
-        match c {
-            '"' => return Some(out),
-            '\\' => match chars.next()? {
-                '\\' => out.push('\\'),
-                '"' => out.push('"'),
-                't' => out.push('\t'),
-                other => {
-                    out.push('\\');
-                    out.push(other);
-                }
-            },
-            c => out.push(c),
-        }
+/// The top-level `root` of a containerd config.toml (`None` when unset). Errors are one line
+/// naming the line at fault: `line N: ...`.
+pub fn top_level_root(text: &str) -> Result<Option<String>, String> {
+    let config: ContainerdConfig =
+        toml::from_str(text).map_err(|e| describe_toml_error(&e, text))?;
+    let Some(root) = config.root else {
+        return Ok(None);
+    };
+    if root.get_ref().starts_with('/') {
+        return Ok(Some(root.into_inner()));
     }
-    None
+    let line = text[..root.span().start].matches('\n').count() + 1;
+    Err(format!(
+        "line {line}: root = {:?} is not an absolute path",
+        root.get_ref()
+    ))
 }
 
 /// Whether a layer is shared read-only content or one container's writable layer.
@@ -781,7 +754,7 @@ mod tests {
             .ends_with("; looking in /var/lib/docker instead"));
         assert_eq!(
             checks[1].message,
-            "/etc/containerd/config.toml: line 1: root = /unquoted is not a quoted absolute path; \
+            "/etc/containerd/config.toml: line 1: root: invalid string expected `\"`, `'`; \
              looking in /var/lib/containerd instead"
         );
     }
@@ -800,6 +773,30 @@ mod tests {
         assert_eq!(top_level_root("state = \"/run/c\"\n").unwrap(), None);
         assert!(top_level_root("root = \"relative\"\n").is_err());
         assert!(top_level_root("root = \"/unterminated\n").is_err());
+    }
+
+    #[test]
+    fn toml_errors_are_one_line_naming_the_line() {
+        assert_eq!(
+            top_level_root("version = 2\nroot = \"relative\" # note\n").unwrap_err(),
+            "line 2: root = \"relative\" is not an absolute path"
+        );
+        assert_eq!(
+            top_level_root("root = 5\n").unwrap_err(),
+            "line 1: root: invalid type: integer `5`, expected a string"
+        );
+        assert_eq!(
+            top_level_root("root = \"/a\"\nroot = \"/b\"\n").unwrap_err(),
+            "line 2: duplicate key `root` in document root"
+        );
+        // The whole file is parsed, as containerd parses it: an error in a table counts.
+        let broken = top_level_root("root = \"/srv/c\"\n[plugins]\n  x = \n").unwrap_err();
+        assert!(broken.starts_with("line 3: "), "{broken}");
+        assert!(!broken.contains('\n'), "{broken}");
+        assert_eq!(
+            top_level_root("version = 2\n[plugins.cri]\n  root = \"/x\"\n").unwrap(),
+            None
+        );
     }
 
     #[test]

@@ -36,8 +36,9 @@ impl ConfigFile {
 
 /// Turns toml's multi-line diagnostic into one line: `line N: <message>`, with the
 /// unknown-key case phrased around the key's name, and a bad value (wrong type) prefixed
-/// with the key it was given to: `line N: key: <message>`.
-fn describe_toml_error(e: &toml::de::Error, text: &str) -> String {
+/// with the key it was given to: `line N: key: <message>`. `text` is the document parsed.
+/// For any TOML file mcsrun's tools read (the doctor reads containerd's config with it).
+pub fn describe_toml_error(e: &toml::de::Error, text: &str) -> String {
     let message = e.message().trim();
     let unknown = unknown_field_name(message);
     let message = match unknown {

@@ -4,7 +4,7 @@
 mod file;
 mod runtime;
 
-pub use file::ConfigFile;
+pub use file::{describe_toml_error, ConfigFile};
 /// How the rootfs is made to carry the mount label (`rootfs_label` key); the vocabulary
 /// belongs to the crate that carries it out.
 pub use fs_label::RootfsLabelMode;
