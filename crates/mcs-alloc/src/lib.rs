@@ -87,6 +87,7 @@
 mod error;
 mod fsops;
 mod gc;
+mod hold;
 mod owner;
 mod pairs;
 mod record;
@@ -95,6 +96,7 @@ mod store;
 
 pub use error::{AllocError, Result};
 pub use gc::GcReport;
+pub use hold::Hold;
 pub use owner::{runtime_state_exists, Owner};
 pub use record::{unix_now, OwnerMeta, Record};
 pub use state_dir::{check_state_dir, state_dir_owner, StateDirProblem};

@@ -807,3 +807,44 @@ fn any_absolute_root_and_file_name_id_fit() {
         assert!(store.release(owner).unwrap().is_some());
     }
 }
+
+#[test]
+fn a_hold_is_released_on_drop_unless_committed() {
+    let (_dir, store) = store();
+    let a = owner("dropped");
+    let level = store.allocate(&a, &meta("a"), &FULL, &mut rng()).unwrap();
+    drop(crate::Hold::new(&store, a.clone()));
+    assert!(
+        store.lookup_owner(&a).unwrap().is_none(),
+        "dropped hold must be released"
+    );
+    assert!(store.lookup_level(&level).unwrap().is_empty());
+
+    let b = owner("committed");
+    store.allocate(&b, &meta("b"), &FULL, &mut rng()).unwrap();
+    crate::Hold::new(&store, b.clone()).commit();
+    assert!(
+        store.lookup_owner(&b).unwrap().is_some(),
+        "committed hold must stay"
+    );
+
+    let c = owner("released");
+    store.allocate(&c, &meta("c"), &FULL, &mut rng()).unwrap();
+    crate::Hold::new(&store, c.clone()).release().unwrap();
+    assert!(store.lookup_owner(&c).unwrap().is_none());
+
+    // A guard of nothing releases nothing, even another hold of the same owner.
+    store.allocate(&c, &meta("c"), &FULL, &mut rng()).unwrap();
+    drop(crate::Hold::none(&store, c.clone()));
+    assert!(store.lookup_owner(&c).unwrap().is_some());
+
+    // A panic while the container is prepared gives the level back.
+    let d = owner("panicked");
+    store.allocate(&d, &meta("d"), &FULL, &mut rng()).unwrap();
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let _hold = crate::Hold::new(&store, d.clone());
+        panic!("preparation failed");
+    }));
+    assert!(result.is_err());
+    assert!(store.lookup_owner(&d).unwrap().is_none());
+}
