@@ -2,54 +2,54 @@
 //! allocator, make its files carry the label, and rewrite config.json — all before the
 //! runtime is exec'd. Any failure leaves config.json as it was and holds no level.
 
-use label_decision::{decide, Decision, LabelPlan, LevelChoice, Neighbours, Policy, SpecFacts};
-use mcs_alloc::{AllocError, Owner, OwnerMeta, Store};
-use mcs_label::{CategoryRange, Context, Level, Sensitivity};
-use mcsrun_settings::LogLevel;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use label_decision::annotations::{DRY_RUN_MOUNT_LABEL, DRY_RUN_PROCESS_LABEL};
+use label_decision::{
+    decide, follow_rootfs_context, Decision, LabelPlan, LevelChoice, Neighbours, Policy, SpecFacts,
+};
+use mcs_alloc::{AllocError, Hold, Owner, OwnerMeta, Store};
+use mcs_label::{CategorySet, Context, Level, SensitivityLevel};
+use mcsrun_settings::{LogLevel, PrivilegedPolicy};
 use oci_bundle::{Bundle, ConfigDoc};
 use runc_argv::Command;
 use selinux_host::TypeOverrides;
 use serde_json::json;
-use std::time::Instant;
 
-use crate::front::CallContext;
+use crate::context::CallContext;
+use crate::error::Error;
 use crate::{fslabel, store};
 
-/// Annotations that carry the decided labels in dry-run mode.
-pub const DRY_RUN_PROCESS_LABEL: &str = "run.mcsrun.process-label";
-pub const DRY_RUN_MOUNT_LABEL: &str = "run.mcsrun.mount-label";
+/// `c1022,c1023`: the mount label go-selinux engines give privileged containers.
+pub const RESERVED_PAIR: (u16, u16) = (1022, 1023);
 
-/// Prepares the bundle for the runtime. Returns `Err(one-line message)` on failure.
-pub fn prepare(ctx: &CallContext, command: &Command) -> Result<(), String> {
+/// Prepares the bundle for the runtime.
+pub fn prepare(ctx: &CallContext, command: &Command) -> Result<(), Error> {
     // Without an id the runtime rejects the call itself, with its own message.
     let Some(id) = &command.id else {
         return Ok(());
     };
     let started = Instant::now();
-    let owner = store::owner(ctx, id).map_err(|e| e.to_string())?;
-    // Recorded for later calls (exec) made from other directories: absolute, as runc sees it.
-    let cwd = std::env::current_dir().map_err(|e| format!("current directory: {e}"))?;
-    let bundle_path = match &command.bundle {
-        Some(b) => cwd.join(b),
-        None => cwd,
-    };
-    let bundle = Bundle::open(&bundle_path).map_err(|e| e.to_string())?;
-    let mut doc = bundle.load_config().map_err(|e| e.to_string())?;
+    let owner = store::owner(ctx, id)?;
+    let bundle_path = bundle_path(command.bundle.as_deref().map(Path::new))?;
+    let bundle = Bundle::open(&bundle_path)?;
+    let mut doc = bundle.load_config()?;
     if !doc.process_present() {
-        return Err(format!(
-            "{}: process: missing (a container needs a process to label)",
-            bundle.config_path().display()
-        ));
+        return Err(Error::NoProcess(bundle.config_path()));
     }
     let policy = policy(ctx)?;
     let record = fslabel::engine_record(id, &bundle_path, &doc)?;
     let mut facts = spec_facts(&doc);
     facts.engine_request = record.as_ref().and_then(|r| r.label.clone());
+    let record_dir = record.as_ref().map(|r| r.dir.display().to_string());
 
-    let store = store::open(ctx).map_err(|e| e.to_string())?;
+    let store = store::open(ctx)?;
     let neighbours = HostNeighbours { ctx, store: &store };
-    let decision = decide(&facts, &policy, &neighbours)
-        .map_err(|e| format!("{}: {e}", bundle.config_path().display()))?;
+    let decision = decide(&facts, &policy, &neighbours).map_err(|source| Error::Decision {
+        spec: bundle.config_path(),
+        source,
+    })?;
     let plan = match decision {
         Decision::Unlabelled(rule) => {
             ctx.decisions.event(
@@ -59,7 +59,7 @@ pub fn prepare(ctx: &CallContext, command: &Command) -> Result<(), String> {
                     "id": owner.id(), "root": owner.root().display().to_string(),
                     "rule": rule.to_string(), "labelled": false,
                     "mode": ctx.settings.selinux.as_str(),
-                    "engine_record": record.as_ref().map(|r| r.dir.display().to_string()),
+                    "engine_record": record_dir,
                 }),
             );
             return Ok(());
@@ -70,27 +70,25 @@ pub fn prepare(ctx: &CallContext, command: &Command) -> Result<(), String> {
     let rootfs = fslabel::inspect_rootfs(&bundle_path, &doc)?;
     let plan = follow_rootfs_context(plan, rootfs.existing_level.as_ref());
     let meta = OwnerMeta::new(&bundle_path, plan.rule.name());
-    let level = hold_level(ctx, &store, &owner, &meta, &plan.level, &policy.range)?;
+    let (hold, level) = hold_level(ctx, &store, &owner, &meta, &plan.level)?;
 
     let engine_files = record.as_ref().map_or(&[][..], |r| &r.files[..]);
-    let result = apply(
+    let labelled = Labelling {
         ctx,
-        &owner,
-        &bundle,
-        &mut doc,
-        &plan,
-        level.as_ref(),
-        &rootfs,
-        engine_files,
-    );
-    if let Err(e) = result {
-        if let Err(release_error) = store.release(&owner) {
-            return Err(format!(
-                "{e} (and releasing its level failed: {release_error})"
-            ));
-        }
-        return Err(e);
+        owner: &owner,
+        plan: &plan,
+        level: level.as_ref(),
+    };
+    if let Err(e) = labelled.apply(&bundle, &mut doc, &rootfs, engine_files) {
+        return Err(match hold.release() {
+            Ok(()) => e,
+            Err(release) => Error::ReleaseAfter {
+                error: Box::new(e),
+                release,
+            },
+        });
     }
+    hold.commit();
     let (process, mount) = plan.labels(level.as_ref());
     ctx.decisions.event(
         LogLevel::Info,
@@ -101,165 +99,149 @@ pub fn prepare(ctx: &CallContext, command: &Command) -> Result<(), String> {
             "mcs_level": level.map(|l| l.to_string()),
             "process_label": process.to_string(), "mount_label": mount.to_string(),
             "mode": ctx.settings.selinux.as_str(),
-            "engine_record": record.as_ref().map(|r| r.dir.display().to_string()),
+            "engine_record": record_dir,
             "duration_us": started.elapsed().as_micros() as u64,
         }),
     );
     Ok(())
 }
 
-/// Labels the files and rewrites config.json; the level is already held.
-#[allow(clippy::too_many_arguments)]
-fn apply(
-    ctx: &CallContext,
-    owner: &Owner,
-    bundle: &Bundle,
-    doc: &mut ConfigDoc,
-    plan: &LabelPlan,
-    level: Option<&Level>,
-    rootfs: &fslabel::RootfsState,
-    engine_files: &[engine_record::FileRequest],
-) -> Result<(), String> {
-    let (process, mount) = plan.labels(level);
-    if !ctx.dry_run() && ctx.host().is_enabled() {
-        for context in [&process, &mount] {
-            ctx.host()
-                .validate_context(context)
-                .map_err(|e| e.to_string())?;
-        }
-    }
-    let sensitivity = Sensitivity::parse(&ctx.settings.level_prefix).map_err(|e| {
-        format!(
-            "config {}: level_prefix: {e}",
-            ctx.settings.config_path.display()
-        )
-    })?;
-    let shared_volume_label =
-        plan.file_base
-            .with_level(Level::single(mcs_label::SensitivityLevel::new(
-                sensitivity,
-                Default::default(),
-            )));
-    fslabel::label_files(
-        ctx,
-        owner,
-        bundle.path(),
-        doc,
-        rootfs,
-        &mount,
-        &shared_volume_label,
-        engine_files,
-    )?;
-    if ctx.dry_run() {
-        doc.set_annotation(DRY_RUN_PROCESS_LABEL, &process.to_string());
-        doc.set_annotation(DRY_RUN_MOUNT_LABEL, &mount.to_string());
-    } else {
-        doc.set_process_label(&process.to_string());
-        doc.set_mount_label(&mount.to_string());
-    }
-    bundle.write_config(doc).map_err(|e| e.to_string())
+/// The bundle directory as runc resolves it (`--bundle`, default the working directory),
+/// made absolute: it is recorded for later calls (exec) made from other directories.
+fn bundle_path(flag: Option<&Path>) -> Result<PathBuf, Error> {
+    let cwd = std::env::current_dir().map_err(Error::CurrentDir)?;
+    Ok(match flag {
+        Some(b) => cwd.join(b),
+        None => cwd,
+    })
 }
 
-/// Holds the plan's level for `owner`; `None` when the kept label has no level.
-fn hold_level(
+/// One container's labels, once its level is held.
+struct Labelling<'a> {
+    ctx: &'a CallContext,
+    owner: &'a Owner,
+    plan: &'a LabelPlan,
+    level: Option<&'a Level>,
+}
+
+impl Labelling<'_> {
+    /// Labels the files and rewrites config.json.
+    fn apply(
+        &self,
+        bundle: &Bundle,
+        doc: &mut ConfigDoc,
+        rootfs: &fslabel::RootfsState,
+        engine_files: &[engine_record::FileRequest],
+    ) -> Result<(), Error> {
+        let ctx = self.ctx;
+        let (process, mount) = self.plan.labels(self.level);
+        if !ctx.dry_run() && ctx.host().is_enabled() {
+            for context in [&process, &mount] {
+                ctx.host().validate_context(context)?;
+            }
+        }
+        let shared = self
+            .plan
+            .file_base
+            .with_level(Level::single(SensitivityLevel::new(
+                ctx.settings.level_prefix,
+                CategorySet::new(),
+            )));
+        let labels = fslabel::Labels {
+            mount: &mount,
+            shared: &shared,
+        };
+        fslabel::label_files(
+            ctx,
+            self.owner,
+            bundle.path(),
+            doc,
+            rootfs,
+            &labels,
+            engine_files,
+        )?;
+        if ctx.dry_run() {
+            doc.set_annotation(DRY_RUN_PROCESS_LABEL, &process.to_string());
+            doc.set_annotation(DRY_RUN_MOUNT_LABEL, &mount.to_string());
+        } else {
+            doc.set_process_label(&process.to_string());
+            doc.set_mount_label(&mount.to_string());
+        }
+        Ok(bundle.write_config(doc)?)
+    }
+}
+
+/// Holds the plan's level for `owner`; the level is `None` when the kept label has none.
+fn hold_level<'s>(
     ctx: &CallContext,
-    store: &Store,
+    store: &'s Store,
     owner: &Owner,
     meta: &OwnerMeta,
     choice: &LevelChoice,
-    range: &CategoryRange,
-) -> Result<Option<Level>, String> {
-    match choice {
-        LevelChoice::Nothing => Ok(None),
+) -> Result<(Hold<'s>, Option<Level>), Error> {
+    let level = match choice {
+        LevelChoice::Nothing => return Ok((Hold::none(store, owner.clone()), None)),
         LevelChoice::Reserve(level) | LevelChoice::Share(level) => {
-            store
-                .reserve(owner, meta, &level.to_string())
-                .map_err(|e| e.to_string())?;
-            Ok(Some(*level))
+            store.reserve(owner, meta, &level.to_string())?;
+            *level
         }
         LevelChoice::Allocate => {
-            let text = allocate(ctx, store, owner, meta, range)?;
-            Level::parse(&text)
-                .map(Some)
-                .map_err(|e| format!("allocator returned {text:?}: {e}"))
+            let text = allocate(ctx, store, owner, meta)?;
+            match Level::parse(&text) {
+                Ok(level) => level,
+                Err(e) => {
+                    let hold = Hold::new(store, owner.clone());
+                    let corrupt = AllocError::Corrupt {
+                        path: store.dir().to_path_buf(),
+                        problem: format!("it handed out {text:?}, not a level: {e}"),
+                    };
+                    hold.release()?;
+                    return Err(corrupt.into());
+                }
+            }
         }
-    }
+    };
+    Ok((Hold::new(store, owner.clone()), Some(level)))
 }
 
-/// Draws a fresh pair from `range`; when the range is full, reclaims dead containers'
-/// levels once and tries again.
+/// Draws a fresh pair from the configured range; when the range is full, reclaims dead
+/// containers' levels once and tries again.
 fn allocate(
     ctx: &CallContext,
     store: &Store,
     owner: &Owner,
     meta: &OwnerMeta,
-    range: &CategoryRange,
-) -> Result<String, String> {
+) -> Result<String, Error> {
+    let range = &ctx.settings.categories;
+    let prefix = ctx.settings.level_prefix.to_string();
     let request = mcs_alloc::AllocRequest {
         first: range.first().value(),
         last: range.last().value(),
-        prefix: &ctx.settings.level_prefix,
+        prefix: &prefix,
         reserved: &[RESERVED_PAIR],
     };
     let mut rng = rand::thread_rng();
     match store.allocate(owner, meta, &request, &mut rng) {
         Err(AllocError::Exhausted { .. }) => {
-            crate::gc::collect(store, ctx.settings.gc_grace, &ctx.decisions)
-                .map_err(|e| e.to_string())?;
-            store.allocate(owner, meta, &request, &mut rng)
+            crate::gc::collect(store, ctx.settings.gc_grace, &ctx.decisions)?;
+            Ok(store.allocate(owner, meta, &request, &mut rng)?)
         }
-        other => other,
+        other => Ok(other?),
     }
-    .map_err(|e| e.to_string())
-}
-
-/// `c1022,c1023`: the mount label go-selinux engines give privileged containers.
-pub const RESERVED_PAIR: (u16, u16) = (1022, 1023);
-
-/// If the engine already mounted the rootfs with `context=` at some level, the process
-/// must run at that level or it cannot use its own files: the mount wins.
-fn follow_rootfs_context(mut plan: LabelPlan, rootfs_level: Option<&Level>) -> LabelPlan {
-    let Some(level) = rootfs_level else {
-        return plan;
-    };
-    let planned = match &plan.level {
-        LevelChoice::Reserve(l) | LevelChoice::Share(l) => Some(l),
-        _ => None,
-    };
-    if planned != Some(level) && plan.kept_process_label.is_none() {
-        plan.level = LevelChoice::Reserve(*level);
-        plan.rule = label_decision::Rule::RootfsContext;
-        plan.kept_mount_label = None;
-    }
-    plan
-}
-
-fn category_range(ctx: &CallContext) -> Result<CategoryRange, String> {
-    CategoryRange::parse(&ctx.settings.categories).map_err(|e| {
-        format!(
-            "config {}: categories: {e}",
-            ctx.settings.config_path.display()
-        )
-    })
 }
 
 /// The decision's inputs from settings and the host's SELinux configuration.
-fn policy(ctx: &CallContext) -> Result<Policy, String> {
+fn policy(ctx: &CallContext) -> Result<Policy, Error> {
     let s = &ctx.settings;
-    Sensitivity::parse(&s.level_prefix)
-        .map_err(|e| format!("config {}: level_prefix: {e}", s.config_path.display()))?;
-    let types = ctx
-        .host()
-        .container_types(&TypeOverrides {
-            process_type: s.process_type.clone(),
-            file_type: s.file_type.clone(),
-        })
-        .map_err(|e| e.to_string())?;
+    let types = ctx.host().container_types(&TypeOverrides {
+        process_type: s.process_type.clone(),
+        file_type: s.file_type.clone(),
+    })?;
     Ok(Policy {
-        label_privileged: s.privileged == mcsrun_settings::PrivilegedPolicy::Label,
+        label_privileged: s.privileged == PrivilegedPolicy::Label,
         process_base: types.process.context.without_level(),
         file_base: types.file.context.without_level(),
-        range: category_range(ctx)?,
+        range: s.categories,
     })
 }
 
@@ -294,20 +276,28 @@ struct HostNeighbours<'a> {
 }
 
 impl Neighbours for HostNeighbours<'_> {
-    fn namespace_level(&self, path: &str) -> Option<Level> {
-        let pid: u32 = path
-            .strip_prefix("/proc/")?
-            .split('/')
-            .next()?
-            .parse()
-            .ok()?;
-        let label: Context = self.ctx.host().process_label(pid).ok()??;
-        label.level().cloned()
+    fn namespace_level(&self, path: &str) -> Result<Option<Level>, String> {
+        let pid = path
+            .strip_prefix("/proc/")
+            .and_then(|rest| rest.split('/').next())
+            .and_then(|pid| pid.parse::<u32>().ok());
+        // A namespace bound elsewhere (e.g. /run/netns/x) names no process to ask.
+        let Some(pid) = pid else { return Ok(None) };
+        match self.ctx.host().process_label(pid) {
+            Ok(label) => Ok(label.and_then(|l: Context| l.level().cloned())),
+            // Gone: there is nothing to share, and the runtime cannot join it either.
+            Err(selinux_host::HostError::NoSuchProcess { .. }) => Ok(None),
+            Err(e) => Err(e.to_string()),
+        }
     }
 
-    fn sandbox_level(&self, id: &str) -> Option<Level> {
-        let owner = Owner::new(&self.ctx.runtime_root, id).ok()?;
-        let record = self.store.lookup_owner(&owner).ok()??;
-        Level::parse(&record.level).ok()
+    fn sandbox_level(&self, id: &str) -> Result<Option<Level>, String> {
+        let owner = Owner::new(&self.ctx.runtime_root, id).map_err(|e| e.to_string())?;
+        let Some(record) = self.store.lookup_owner(&owner).map_err(|e| e.to_string())? else {
+            return Ok(None);
+        };
+        Level::parse(&record.level)
+            .map(Some)
+            .map_err(|e| format!("the store records {:?}: {e}", record.level))
     }
 }

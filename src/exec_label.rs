@@ -3,30 +3,32 @@
 //! `--process-label L` is added to the runtime's arguments. In dry-run the label is only
 //! logged.
 
+use std::ffi::OsString;
+use std::path::Path;
+
+use label_decision::annotations::DRY_RUN_PROCESS_LABEL;
 use mcsrun_settings::LogLevel;
 use oci_bundle::{Bundle, ProcessFile};
 use runc_argv::Command;
 use serde_json::json;
-use std::ffi::OsString;
-use std::path::Path;
 
-use crate::create::DRY_RUN_PROCESS_LABEL;
-use crate::front::CallContext;
+use crate::context::CallContext;
+use crate::error::Error;
 use crate::store;
 
 /// Returns the arguments to insert after `exec` (empty when nothing is to be added).
-pub fn prepare(ctx: &CallContext, command: &Command) -> Result<Vec<OsString>, String> {
+pub fn prepare(ctx: &CallContext, command: &Command) -> Result<Vec<OsString>, Error> {
     let Some(id) = &command.id else {
         return Ok(vec![]);
     };
     if !ctx.labelling() {
         return Ok(vec![]);
     }
-    let Some(store) = store::open_existing(ctx).map_err(|e| e.to_string())? else {
+    let Some(store) = store::open_existing(ctx)? else {
         return Ok(vec![]);
     };
-    let owner = store::owner(ctx, id).map_err(|e| e.to_string())?;
-    let Some(record) = store.lookup_owner(&owner).map_err(|e| e.to_string())? else {
+    let owner = store::owner(ctx, id)?;
+    let Some(record) = store.lookup_owner(&owner)? else {
         return Ok(vec![]);
     };
     let Some(label) = container_process_label(&record.bundle, ctx.dry_run())? else {
@@ -41,10 +43,10 @@ pub fn prepare(ctx: &CallContext, command: &Command) -> Result<Vec<OsString>, St
         Some(path) => {
             event["process_file"] = json!(Path::new(path).display().to_string());
             if applied {
-                let mut file = ProcessFile::load(Path::new(path)).map_err(|e| e.to_string())?;
+                let mut file = ProcessFile::load(Path::new(path))?;
                 if file.label() != Some(label.as_str()) {
                     file.set_label(&label);
-                    file.write().map_err(|e| e.to_string())?;
+                    file.write()?;
                 }
             }
             vec![]
@@ -57,10 +59,8 @@ pub fn prepare(ctx: &CallContext, command: &Command) -> Result<Vec<OsString>, St
 }
 
 /// The label mcsrun gave the container at create time, read back from its bundle.
-fn container_process_label(bundle: &Path, dry_run: bool) -> Result<Option<String>, String> {
-    let doc = Bundle::open(bundle)
-        .and_then(|b| b.load_config())
-        .map_err(|e| e.to_string())?;
+fn container_process_label(bundle: &Path, dry_run: bool) -> Result<Option<String>, Error> {
+    let doc = Bundle::open(bundle)?.load_config()?;
     let label = if dry_run {
         doc.annotation(DRY_RUN_PROCESS_LABEL)
     } else {

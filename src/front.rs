@@ -1,171 +1,111 @@
-//! The path every `mcsrun` call takes: parse argv, load settings, resolve the runtime,
-//! then either exec the runtime at once or let create/exec/delete do their label work
-//! first. Nothing is printed on stdout except what the runtime itself prints.
+//! The path every `mcsrun` call takes: parse argv, load the call's context, let the
+//! subcommand's handler decide an [`Outcome`], then act on it — exec the runtime, or run
+//! it and finish after it — or print the one error. This is the only module that execs,
+//! waits or exits. Nothing is printed on stdout except what the runtime itself prints.
 
-use runc_argv::{CommandKind, Invocation};
-use selinux_host::SelinuxHost;
-use std::cell::OnceCell;
 use std::ffi::OsString;
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use crate::launch::{exec_runtime, exit_like, run_runtime};
-use crate::runlog::{fail, DecisionLog, RuntimeLog};
+use runc_argv::{CommandKind, Invocation};
+
+use crate::context::CallContext;
+use crate::error::Error;
+use crate::launch::{exec_runtime, exit_like, run_runtime, ChildEnd};
+use crate::outcome::{Outcome, Then};
+use crate::runlog::{fail, RuntimeLog};
 use crate::{create, delete, exec_label};
-use mcsrun_settings::{FileId, FlagOverrides, SelinuxMode, Settings};
-
-/// Everything a subcommand handler needs to know about this call.
-pub struct CallContext {
-    pub settings: Settings,
-    pub runtime: PathBuf,
-    /// The runtime's state root: `--root`, else the runtime's default.
-    pub runtime_root: PathBuf,
-    pub runtime_log: RuntimeLog,
-    pub decisions: DecisionLog,
-    host: OnceCell<SelinuxHost>,
-}
-
-impl CallContext {
-    /// Whether this call labels containers: `force`/`dry-run` always, `auto` only on a
-    /// host with SELinux enabled, `off` never.
-    pub fn labelling(&self) -> bool {
-        match self.settings.selinux {
-            SelinuxMode::Off => false,
-            SelinuxMode::Force | SelinuxMode::DryRun => true,
-            SelinuxMode::Auto => self.host().is_enabled(),
-        }
-    }
-
-    /// The host's SELinux, read on first use only (passthrough calls never touch it).
-    pub fn host(&self) -> &SelinuxHost {
-        self.host.get_or_init(SelinuxHost::system)
-    }
-
-    pub fn dry_run(&self) -> bool {
-        self.settings.selinux == SelinuxMode::DryRun
-    }
-
-    /// Reports a fatal error (stderr + `--log`) and exits 1 without running the runtime.
-    pub fn fail(&self, msg: impl std::fmt::Display) -> ! {
-        fail(&self.runtime_log, msg)
-    }
-}
 
 /// `mcsrun ARGS…` (without argv[0]).
 pub fn main(args: Vec<OsString>) -> ! {
-    let inv = match runc_argv::parse(args) {
-        Ok(inv) => inv,
-        Err(e) => fail(&RuntimeLog::default(), e),
-    };
+    let inv = runc_argv::parse(args).unwrap_or_else(|e| fail(&RuntimeLog::default(), e));
     let runtime_log = RuntimeLog::new(
         inv.globals.log.as_ref().map(PathBuf::from),
         inv.globals.log_format.as_ref().and_then(|f| f.to_str()),
     );
-    let flags = FlagOverrides {
-        config: inv.mcs.config.clone(),
-        runtime: inv.mcs.runtime.clone(),
-        state_dir: inv.mcs.state_dir.clone(),
-        selinux: inv.mcs.selinux.clone(),
-    };
-    let settings = Settings::load_from_process(&flags).unwrap_or_else(|e| fail(&runtime_log, e));
-    let runtime = settings
-        .resolve_runtime(FileId::of(Path::new("/proc/self/exe")))
-        .unwrap_or_else(|e| fail(&runtime_log, e));
-    let runtime_root = runtime_root(&inv, &runtime);
-    let ctx = CallContext {
-        decisions: DecisionLog::new(settings.log_file.clone(), settings.log_level),
-        settings,
-        runtime,
-        runtime_root,
-        runtime_log,
-        host: OnceCell::new(),
-    };
+    let ctx =
+        CallContext::load(&inv, runtime_log.clone()).unwrap_or_else(|e| fail(&runtime_log, e));
+    let outcome = decide(&ctx, &inv).unwrap_or_else(|e| fail(&ctx.runtime_log, e));
+    act(&ctx, outcome)
+}
 
+/// What this call does, by subcommand.
+fn decide(ctx: &CallContext, inv: &Invocation) -> Result<Outcome, Error> {
+    let passthrough = || Ok(Outcome::Exec(inv.runtime_args.clone()));
     let Some(command) = inv.command_to_run() else {
-        if inv.globals.version {
-            print_version(&ctx, &inv.runtime_args);
-        }
-        if inv.globals.help && inv.command.is_none() {
-            print_help(&ctx, &inv.runtime_args);
-        }
-        exec_or_fail(&ctx, &inv.runtime_args);
+        let then = if inv.globals.version {
+            Then::PrintVersion
+        } else if inv.globals.help && inv.command.is_none() {
+            Then::PrintHelp
+        } else {
+            return passthrough();
+        };
+        return Ok(Outcome::Supervise {
+            args: inv.runtime_args.clone(),
+            then,
+        });
     };
     match command.kind {
         CommandKind::Create | CommandKind::Run | CommandKind::Restore => {
             if ctx.labelling() {
-                if let Err(e) = create::prepare(&ctx, command) {
-                    ctx.fail(e);
-                }
+                create::prepare(ctx, command)?;
             }
-            exec_or_fail(&ctx, &inv.runtime_args)
+            passthrough()
         }
         CommandKind::Exec => {
-            let extra = exec_label::prepare(&ctx, command).unwrap_or_else(|e| ctx.fail(e));
-            let args = inv.with_inserted(command.flags_at(), &extra);
-            exec_or_fail(&ctx, &args)
+            let extra = exec_label::prepare(ctx, command)?;
+            Ok(Outcome::Exec(inv.with_inserted(command.flags_at(), &extra)))
         }
-        CommandKind::Delete => delete::run(&ctx, command, &inv.runtime_args),
-        CommandKind::Other => exec_or_fail(&ctx, &inv.runtime_args),
+        CommandKind::Delete => Ok(delete::plan(ctx, command, &inv.runtime_args)),
+        CommandKind::Other => passthrough(),
     }
 }
 
-/// Execs the runtime; if even that fails, reports it like any other mcsrun error.
-pub fn exec_or_fail(ctx: &CallContext, args: &[OsString]) -> ! {
-    let e = exec_runtime(&ctx.runtime, args);
-    ctx.fail(format_args!("exec {}: {e}", ctx.runtime.display()))
-}
-
-/// The runtime's state root, which together with the container id names an owner in the
-/// allocator: `--root` when given, else the default of the runtime in use.
-fn runtime_root(inv: &Invocation, runtime: &Path) -> PathBuf {
-    if let Some(root) = &inv.globals.root {
-        // runc makes a relative --root absolute against its working directory.
-        return std::env::current_dir().map_or_else(|_| PathBuf::from(root), |cwd| cwd.join(root));
-    }
-    let name = runtime
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let dir = if name.contains("crun") {
-        "crun"
-    } else {
-        "runc"
-    };
-    // SAFETY: geteuid cannot fail.
-    if unsafe { libc::geteuid() } != 0 {
-        if let Some(xdg) = std::env::var_os("XDG_RUNTIME_DIR").filter(|v| !v.is_empty()) {
-            return PathBuf::from(xdg).join(dir);
+/// Carries the outcome out; never returns.
+fn act(ctx: &CallContext, outcome: Outcome) -> ! {
+    match outcome {
+        Outcome::Exec(args) => {
+            let source = exec_runtime(&ctx.runtime, &args);
+            fail(&ctx.runtime_log, runtime_error(ctx, "exec", source))
+        }
+        Outcome::Supervise { args, then } => {
+            let end = run_runtime(&ctx.runtime, &args)
+                .unwrap_or_else(|e| fail(&ctx.runtime_log, runtime_error(ctx, "run", e)));
+            finish(ctx, &then, end);
+            exit_like(end)
         }
     }
-    PathBuf::from("/run").join(dir)
 }
 
-/// `--version`: the runtime's own output first, unchanged, then mcsrun's line.
-fn print_version(ctx: &CallContext, args: &[OsString]) -> ! {
-    let end = run_runtime(&ctx.runtime, args)
-        .unwrap_or_else(|e| ctx.fail(format_args!("run {}: {e}", ctx.runtime.display())));
-    if end.success() {
-        let mut out = std::io::stdout().lock();
-        let _ = writeln!(
-            out,
-            "mcsrun {} (runtime: {})",
-            env!("CARGO_PKG_VERSION"),
-            ctx.runtime.display()
-        );
-        let _ = out.flush();
+fn runtime_error(ctx: &CallContext, action: &'static str, source: std::io::Error) -> Error {
+    Error::Runtime {
+        action,
+        runtime: ctx.runtime.clone(),
+        source,
     }
-    exit_like(end)
 }
 
-/// `--help` without a subcommand: the runtime's help, then mcsrun's own section.
-fn print_help(ctx: &CallContext, args: &[OsString]) -> ! {
-    let end = run_runtime(&ctx.runtime, args)
-        .unwrap_or_else(|e| ctx.fail(format_args!("run {}: {e}", ctx.runtime.display())));
-    let mut out = std::io::stdout().lock();
-    let _ = out.write_all(MCSRUN_HELP.as_bytes());
-    let _ = writeln!(out, "   runtime in use: {}", ctx.runtime.display());
-    let _ = out.flush();
-    exit_like(end)
+fn finish(ctx: &CallContext, then: &Then, end: ChildEnd) {
+    match then {
+        Then::Release { id } => delete::release_after(ctx, id, end),
+        Then::PrintVersion if end.success() => {
+            let mut out = std::io::stdout().lock();
+            let _ = writeln!(
+                out,
+                "mcsrun {} (runtime: {})",
+                env!("CARGO_PKG_VERSION"),
+                ctx.runtime.display()
+            );
+            let _ = out.flush();
+        }
+        Then::PrintVersion => {}
+        Then::PrintHelp => {
+            let mut out = std::io::stdout().lock();
+            let _ = out.write_all(MCSRUN_HELP.as_bytes());
+            let _ = writeln!(out, "   runtime in use: {}", ctx.runtime.display());
+            let _ = out.flush();
+        }
+    }
 }
 
 const MCSRUN_HELP: &str = "

@@ -11,14 +11,22 @@ use fs_label::{
 };
 use mcs_alloc::Owner;
 use mcs_label::{Context, Level};
-use mcsrun_settings::{LogLevel, SelinuxMode};
+use mcsrun_settings::LogLevel;
 use oci_bundle::ConfigDoc;
 use serde_json::json;
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use crate::front::CallContext;
+use crate::context::CallContext;
+use crate::error::Error;
+
+/// The two file labels of a container: its own (`Z`, the rootfs, the engine's files for
+/// it) and the shared one at the bare sensitivity (`z`).
+pub struct Labels<'a> {
+    pub mount: &'a Context,
+    pub shared: &'a Context,
+}
 
 /// What was found at the rootfs before labelling.
 #[derive(Debug, Default)]
@@ -31,27 +39,29 @@ pub struct RootfsState {
 }
 
 /// Finds the rootfs mount and any `context=` it already carries.
-pub fn inspect_rootfs(bundle: &Path, doc: &ConfigDoc) -> Result<RootfsState, String> {
+pub fn inspect_rootfs(bundle: &Path, doc: &ConfigDoc) -> Result<RootfsState, Error> {
     let Some(root_path) = doc.root_path() else {
         return Ok(RootfsState::default());
     };
     if !bundle.join(root_path).exists() {
         return Ok(RootfsState::default());
     }
-    let info = locate_rootfs(bundle, root_path).map_err(|e| e.to_string())?;
+    let info = locate_rootfs(bundle, root_path)?;
     let existing_level = match info.existing_context() {
-        Some(text) => Some(
-            Context::parse(&text)
-                .map_err(|e| format!("rootfs {} context= {e}", info.path.display()))?
-                .level()
-                .cloned()
-                .ok_or_else(|| {
-                    format!(
-                        "rootfs {} is mounted with context={text} without a level",
-                        info.path.display()
-                    )
-                })?,
-        ),
+        Some(text) => {
+            let bad = |why: String| Error::RootfsContext {
+                path: info.path.clone(),
+                context: text.clone(),
+                why,
+            };
+            let context = Context::parse(&text).map_err(|e| bad(e.to_string()))?;
+            Some(
+                context
+                    .level()
+                    .cloned()
+                    .ok_or_else(|| bad("the context has no level".into()))?,
+            )
+        }
         None => None,
     };
     Ok(RootfsState {
@@ -66,7 +76,7 @@ pub fn engine_record(
     id: &OsStr,
     bundle: &Path,
     doc: &ConfigDoc,
-) -> Result<Option<EngineRecord>, String> {
+) -> Result<Option<EngineRecord>, Error> {
     let Some(id) = id.to_str() else {
         return Ok(None);
     };
@@ -85,22 +95,21 @@ pub fn engine_record(
             })
         })
         .collect();
-    engine_record::find(id, rootfs.as_deref(), &binds).map_err(|e| e.to_string())
+    Ok(engine_record::find(id, rootfs.as_deref(), &binds)?)
 }
 
 /// Labels the rootfs, the `z`/`Z` volumes and the files the engine asked to relabel, and
 /// strips `z`/`Z` from the volumes' options in `doc` (runc would hand them to mount(2)).
-#[allow(clippy::too_many_arguments)]
 pub fn label_files(
     ctx: &CallContext,
     owner: &Owner,
     bundle: &Path,
     doc: &mut ConfigDoc,
     rootfs: &RootfsState,
-    mount_label: &Context,
-    shared_label: &Context,
+    labels: &Labels<'_>,
     engine_files: &[FileRequest],
-) -> Result<(), String> {
+) -> Result<(), Error> {
+    let (mount_label, shared_label) = (labels.mount, labels.shared);
     let dry_run = ctx.dry_run();
     let relabel_options = RelabelOptions {
         threads: 0,
@@ -108,8 +117,7 @@ pub fn label_files(
     };
     let mount_text = mount_label.to_string();
     if let Some(info) = &rootfs.info {
-        let plan =
-            plan_rootfs(ctx.settings.rootfs_label, info, &mount_text).map_err(|e| e.to_string())?;
+        let plan = plan_rootfs(ctx.settings.rootfs_label, info, &mount_text)?;
         let started = Instant::now();
         let mut event = json!({
             "id": owner.id(), "root": owner.root().display().to_string(),
@@ -117,7 +125,7 @@ pub fn label_files(
         });
         match &plan {
             Plan::Remount { plan: remount, .. } if !dry_run => {
-                remount_with_context(remount).map_err(|e| e.to_string())?;
+                remount_with_context(remount)?;
             }
             Plan::Relabel { root, label, .. } => {
                 match relabel_tree(root, label, &relabel_options) {
@@ -125,19 +133,14 @@ pub fn label_files(
                         event["files_seen"] = json!(report.files_seen);
                         event["files_changed"] = json!(report.files_changed);
                     }
-                    Err(e @ FsLabelError::LabelsUnsupported { .. }) => unlabellable(
-                        ctx,
-                        root,
-                        &e.to_string(),
-                        mount_label,
-                        shared_label,
-                        &mut event,
-                    )?,
-                    Err(e) => return Err(e.to_string()),
+                    Err(e @ FsLabelError::LabelsUnsupported { .. }) => {
+                        unlabellable(ctx, root, &e.to_string(), labels, &mut event)?
+                    }
+                    Err(e) => return Err(e.into()),
                 }
             }
             Plan::Unlabellable { path, reason } => {
-                unlabellable(ctx, path, reason, mount_label, shared_label, &mut event)?
+                unlabellable(ctx, path, reason, labels, &mut event)?
             }
             _ => {}
         }
@@ -162,10 +165,9 @@ pub fn label_files(
             }),
         })
         .collect();
-    let volumes = plan_volumes(&mounts, bundle, &shared_label.to_string(), &mount_text)
-        .map_err(|e| e.to_string())?;
+    let volumes = plan_volumes(&mounts, bundle, &shared_label.to_string(), &mount_text)?;
     for volume in &volumes.relabels {
-        let report = volume.apply(&relabel_options).map_err(|e| e.to_string())?;
+        let report = volume.apply(&relabel_options)?;
         ctx.decisions.event(
             LogLevel::Info,
             "volume",
@@ -178,31 +180,29 @@ pub fn label_files(
         );
     }
     for (index, options) in &volumes.option_updates {
-        doc.set_mount_options(*index, options.clone())
-            .map_err(|e| e.to_string())?;
+        doc.set_mount_options(*index, options.clone())?;
     }
     Ok(())
 }
 
 /// A rootfs whose files cannot take the label. That is fine when they already carry one
 /// the container can use (its file type, at a level its own dominates); otherwise it is
-/// an error where labels are enforced (mode `force`, or an enforcing host) — the
-/// container would only die on its first exec — and a logged warning elsewhere.
+/// an error where labels are enforced ([`CallContext::labels_enforced`]) — the container
+/// would only die on its first exec — and a logged warning elsewhere.
 fn unlabellable(
     ctx: &CallContext,
     path: &Path,
     reason: &str,
-    mount_label: &Context,
-    shared_label: &Context,
+    labels: &Labels<'_>,
     event: &mut serde_json::Value,
-) -> Result<(), String> {
-    let current = read_label(path).map_err(|e| e.to_string())?;
+) -> Result<(), Error> {
+    let current = read_label(path)?;
     let usable = current
         .as_deref()
         .and_then(|text| Context::parse(text).ok())
         .is_some_and(|c| {
-            c.type_() == mount_label.type_()
-                && match (c.level(), mount_label.level()) {
+            c.type_() == labels.mount.type_()
+                && match (c.level(), labels.mount.level()) {
                     (Some(have), Some(want)) => want.dominates(have),
                     (None, _) => true,
                     (Some(_), None) => false,
@@ -214,23 +214,16 @@ fn unlabellable(
         event["usable"] = json!(true);
         return Ok(());
     }
-    let enforced = !ctx.dry_run()
-        && (ctx.settings.selinux == SelinuxMode::Force
-            || (ctx.host().is_enabled()
-                && matches!(
-                    ctx.host().enforce_mode(),
-                    Ok(selinux_host::EnforceMode::Enforcing)
-                )));
-    let message = format!(
-        "rootfs {} cannot carry the label {mount_label}: {reason}, and its files are {}; \
-         label them before it becomes read-only (chcon -R {shared_label} {}) or make it writable",
-        path.display(),
-        current.as_deref().unwrap_or("unlabelled"),
-        path.display(),
-    );
-    if enforced {
-        return Err(message);
+    let error = Error::UnlabellableRootfs {
+        path: path.to_path_buf(),
+        label: labels.mount.to_string(),
+        reason: reason.to_string(),
+        current: current.unwrap_or_else(|| "unlabelled".into()),
+        shared: labels.shared.to_string(),
+    };
+    if ctx.labels_enforced() {
+        return Err(error);
     }
-    event["warning"] = json!(message);
+    event["warning"] = json!(error.to_string());
     Ok(())
 }

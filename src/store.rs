@@ -3,7 +3,7 @@
 use mcs_alloc::{Owner, Store};
 use std::ffi::OsStr;
 
-use crate::front::CallContext;
+use crate::context::CallContext;
 
 /// The store, created if missing (create/run/restore).
 pub fn open(ctx: &CallContext) -> Result<Store, mcs_alloc::AllocError> {

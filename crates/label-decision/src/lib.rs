@@ -32,6 +32,9 @@ pub mod annotations {
     pub const CRI_SANDBOX_ID: &str = "io.kubernetes.cri.sandbox-id";
     pub const CRIO_CONTAINER_TYPE: &str = "io.kubernetes.cri-o.ContainerType";
     pub const CRIO_SANDBOX_ID: &str = "io.kubernetes.cri-o.SandboxID";
+    /// Written in `dry-run` mode instead of the labels themselves.
+    pub const DRY_RUN_PROCESS_LABEL: &str = "run.mcsrun.process-label";
+    pub const DRY_RUN_MOUNT_LABEL: &str = "run.mcsrun.mount-label";
 }
 
 /// What the decision reads from a spec.
@@ -80,12 +83,14 @@ pub struct Policy {
     pub range: CategoryRange,
 }
 
-/// Levels other containers hold, as far as the caller can tell.
+/// Levels other containers hold, as far as the caller can tell. `Ok(None)`: there is no
+/// such neighbour, or it holds no level; `Err(why)`: it could not be told — the decision
+/// then fails instead of handing the container a fresh pair it must not have.
 pub trait Neighbours {
     /// Level of the process whose namespace `path` (`/proc/<pid>/ns/<type>`) names.
-    fn namespace_level(&self, path: &str) -> Option<Level>;
+    fn namespace_level(&self, path: &str) -> Result<Option<Level>, String>;
     /// Level held by the Kubernetes sandbox `id`.
-    fn sandbox_level(&self, id: &str) -> Option<Level>;
+    fn sandbox_level(&self, id: &str) -> Result<Option<Level>, String>;
 }
 
 /// Which rule decided.
@@ -210,6 +215,8 @@ pub enum DecisionError {
     },
     #[error("annotations.{key}: {why}")]
     BadAnnotation { key: &'static str, why: String },
+    #[error("{what}: {why}")]
+    Neighbour { what: String, why: String },
     #[error("{origin}: label={key}: {why}")]
     BadEngineRequest {
         origin: String,
@@ -330,7 +337,13 @@ pub fn decide(
     }
 
     if let Some(sandbox) = kubernetes_sandbox(&spec.annotations) {
-        if let Some(level) = neighbours.sandbox_level(sandbox) {
+        let found = neighbours
+            .sandbox_level(sandbox)
+            .map_err(|why| DecisionError::Neighbour {
+                what: format!("level of sandbox {sandbox}"),
+                why,
+            })?;
+        if let Some(level) = found {
             return Ok(Decision::Labelled(Box::new(plan(
                 Rule::Sandbox(sandbox.to_string()),
                 LevelChoice::Share(level),
@@ -341,7 +354,13 @@ pub fn decide(
         if kind != "ipc" && kind != "pid" {
             continue;
         }
-        if let Some(level) = neighbours.namespace_level(path) {
+        let found = neighbours
+            .namespace_level(path)
+            .map_err(|why| DecisionError::Neighbour {
+                what: format!("level of the process owning {path}"),
+                why,
+            })?;
+        if let Some(level) = found {
             if level.is_single() && !level.low().categories.is_empty() {
                 return Ok(Decision::Labelled(Box::new(plan(
                     Rule::JoinedNamespace(path.clone()),
@@ -354,6 +373,25 @@ pub fn decide(
         Rule::Allocate,
         LevelChoice::Allocate,
     ))))
+}
+
+/// The plan once the rootfs is known: if the engine already mounted it with `context=` at
+/// `rootfs_level`, the process must run at that level or it cannot use its own files, so
+/// the mount wins over any level but that of a label kept from the spec.
+pub fn follow_rootfs_context(mut plan: LabelPlan, rootfs_level: Option<&Level>) -> LabelPlan {
+    let Some(level) = rootfs_level else {
+        return plan;
+    };
+    let planned = match &plan.level {
+        LevelChoice::Reserve(l) | LevelChoice::Share(l) => Some(l),
+        _ => None,
+    };
+    if planned != Some(level) && plan.kept_process_label.is_none() {
+        plan.level = LevelChoice::Reserve(*level);
+        plan.rule = Rule::RootfsContext;
+        plan.kept_mount_label = None;
+    }
+    plan
 }
 
 /// The sandbox id of a Kubernetes container (not of the sandbox itself), CRI or CRI-O.

@@ -8,15 +8,51 @@ use std::collections::HashMap;
 struct FakeNeighbours {
     sandboxes: HashMap<String, Level>,
     namespaces: HashMap<String, Level>,
+    /// Lookups fail with this.
+    broken: Option<String>,
 }
 
 impl Neighbours for FakeNeighbours {
-    fn namespace_level(&self, path: &str) -> Option<Level> {
-        self.namespaces.get(path).cloned()
+    fn namespace_level(&self, path: &str) -> Result<Option<Level>, String> {
+        match &self.broken {
+            Some(why) => Err(why.clone()),
+            None => Ok(self.namespaces.get(path).cloned()),
+        }
     }
-    fn sandbox_level(&self, id: &str) -> Option<Level> {
-        self.sandboxes.get(id).cloned()
+    fn sandbox_level(&self, id: &str) -> Result<Option<Level>, String> {
+        match &self.broken {
+            Some(why) => Err(why.clone()),
+            None => Ok(self.sandboxes.get(id).cloned()),
+        }
     }
+}
+
+#[test]
+fn a_neighbour_that_cannot_be_told_fails_the_decision() {
+    let broken = FakeNeighbours {
+        broken: Some("cannot read owners/abc: Is a directory".into()),
+        ..Default::default()
+    };
+    let pod = spec_with(&[
+        ("io.kubernetes.cri.container-type", "container"),
+        ("io.kubernetes.cri.sandbox-id", "sb1"),
+    ]);
+    let e = decide(&pod, &policy(), &broken).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "level of sandbox sb1: cannot read owners/abc: Is a directory"
+    );
+    let joiner = SpecFacts {
+        joined_namespaces: vec![("ipc".into(), "/proc/42/ns/ipc".into())],
+        ..Default::default()
+    };
+    let e = decide(&joiner, &policy(), &broken).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "level of the process owning /proc/42/ns/ipc: cannot read owners/abc: Is a directory"
+    );
+    // Without a neighbour to ask, nothing is asked.
+    assert!(decide(&SpecFacts::default(), &policy(), &broken).is_ok());
 }
 
 fn policy() -> Policy {
@@ -356,6 +392,42 @@ fn rule_names_are_stable() {
 
 fn arb_pair() -> impl Strategy<Value = (u16, u16)> {
     (0u16..1023).prop_flat_map(|a| (Just(a), (a + 1)..1024))
+}
+
+#[test]
+fn a_rootfs_mounted_with_context_sets_the_level_unless_a_label_is_kept() {
+    let ctx_level = level("s0:c9,c10");
+    let allocate = labelled(decide(&SpecFacts::default(), &policy(), &none()).unwrap());
+    let p = follow_rootfs_context(allocate.clone(), Some(&ctx_level));
+    assert_eq!(p.rule, Rule::RootfsContext);
+    assert_eq!(p.level, LevelChoice::Reserve(ctx_level));
+    assert_eq!(follow_rootfs_context(allocate.clone(), None), allocate);
+    // The same level: nothing to change, the rule stays.
+    let annotated = labelled(
+        decide(
+            &spec_with(&[("run.mcsrun.level", "s0:c9,c10")]),
+            &policy(),
+            &none(),
+        )
+        .unwrap(),
+    );
+    assert_eq!(
+        follow_rootfs_context(annotated.clone(), Some(&ctx_level)),
+        annotated
+    );
+    // A kept process label is never overridden.
+    let kept = labelled(
+        decide(
+            &SpecFacts {
+                process_label: Some("system_u:system_r:container_t:s0:c1,c2".into()),
+                ..Default::default()
+            },
+            &policy(),
+            &none(),
+        )
+        .unwrap(),
+    );
+    assert_eq!(follow_rootfs_context(kept.clone(), Some(&ctx_level)), kept);
 }
 
 fn engine(request: EngineLabelRequest) -> SpecFacts {

@@ -6,7 +6,6 @@
 use mcs_alloc::{
     check_state_dir, runtime_state_exists, state_dir_owner, unix_now, StateDirProblem, Store,
 };
-use mcs_label::CategoryRange;
 use mcsrun_settings::{Settings, SettingsError};
 use std::io::Read;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
@@ -155,9 +154,7 @@ pub fn store_checks(settings: &Settings) -> Vec<Check> {
         Ok(records) => records,
         Err(e) => return vec![Check::fail("state", e.to_string())],
     };
-    let pairs = CategoryRange::parse(&settings.categories)
-        .map(|r| r.pair_count().to_string())
-        .unwrap_or_else(|e| format!("? ({e})"));
+    let pairs = settings.categories.pair_count();
     let mut levels: Vec<&str> = records.iter().map(|r| r.level.as_str()).collect();
     levels.sort_unstable();
     levels.dedup();

@@ -1,8 +1,11 @@
 //! The `config.toml` file: its keys, their types, and one-line errors that name the file
 //! and the key at fault.
 
-use serde::Deserialize;
+use mcs_label::{CategoryRange, Sensitivity};
+use serde::{Deserialize, Deserializer};
+use std::fmt::Display;
 use std::path::Path;
+use std::str::FromStr;
 
 use crate::SettingsError;
 
@@ -13,8 +16,10 @@ pub struct ConfigFile {
     pub runtime: Option<String>,
     pub state_dir: Option<String>,
     pub selinux: Option<String>,
-    pub categories: Option<String>,
-    pub level_prefix: Option<String>,
+    #[serde(default, deserialize_with = "parsed")]
+    pub categories: Option<CategoryRange>,
+    #[serde(default, deserialize_with = "parsed")]
+    pub level_prefix: Option<Sensitivity>,
     pub process_type: Option<String>,
     pub file_type: Option<String>,
     pub privileged: Option<String>,
@@ -32,6 +37,18 @@ impl ConfigFile {
             why: describe_toml_error(&e, text),
         })
     }
+}
+
+/// A string value parsed into its type where it is read, so a bad one is reported with
+/// the file, line and key like any other wrong value.
+fn parsed<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: FromStr,
+    T::Err: Display,
+{
+    let text = String::deserialize(d)?;
+    text.parse().map(Some).map_err(serde::de::Error::custom)
 }
 
 /// Turns toml's multi-line diagnostic into one line: `line N: <message>`, with the
@@ -111,7 +128,11 @@ gc_grace_seconds = 5
         )
         .unwrap();
         assert_eq!(c.runtime.as_deref(), Some("/usr/sbin/runc"));
-        assert_eq!(c.categories.as_deref(), Some("c0.c9"));
+        assert_eq!(
+            c.categories.map(|r| r.to_string()).as_deref(),
+            Some("c0.c9")
+        );
+        assert_eq!(c.level_prefix, Some(Sensitivity::S0));
         assert_eq!(c.gc_grace_seconds, Some(5));
         assert_eq!(c.rootfs_label.as_deref(), Some("relabel"));
     }
@@ -137,6 +158,21 @@ gc_grace_seconds = 5
         let e = parse("selinux = \"auto\"\n\nruntime = 5\n").unwrap_err();
         assert!(
             e.starts_with("config /etc/mcsrun/config.toml: line 3: runtime: "),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn bad_levels_are_named_with_file_line_and_key() {
+        let e = parse("selinux = \"auto\"\ncategories = \"c9.c2\"\n").unwrap_err();
+        assert!(
+            e.starts_with("config /etc/mcsrun/config.toml: line 2: categories: "),
+            "{e}"
+        );
+        assert!(!e.contains('\n'), "{e}");
+        let e = parse("level_prefix = \"s99\"\n").unwrap_err();
+        assert!(
+            e.starts_with("config /etc/mcsrun/config.toml: line 1: level_prefix: "),
             "{e}"
         );
     }

@@ -8,8 +8,9 @@ pub use file::{describe_toml_error, ConfigFile};
 /// How the rootfs is made to carry the mount label (`rootfs_label` key); the vocabulary
 /// belongs to the crate that carries it out.
 pub use fs_label::RootfsLabelMode;
-pub use runtime::{resolve_runtime, FileId, RuntimeOrigin, DEFAULT_RUNTIMES};
+pub use runtime::{resolve_runtime, runtime_root, FileId, RuntimeOrigin, DEFAULT_RUNTIMES};
 
+use mcs_label::{CategoryRange, Sensitivity};
 use std::ffi::OsString;
 use std::fmt;
 use std::io;
@@ -23,6 +24,8 @@ pub const DEFAULT_CONFIG_PATH: &str = "/etc/mcsrun/config.toml";
 pub const DEFAULT_STATE_DIR: &str = "/run/mcsrun";
 /// Default category range: all 1024 MCS categories.
 pub const DEFAULT_CATEGORIES: &str = "c0.c1023";
+/// The sensitivity of levels when none is configured.
+pub const DEFAULT_SENSITIVITY: Sensitivity = Sensitivity::S0;
 /// Default grace period before GC may reclaim a level whose runtime state is missing.
 pub const DEFAULT_GC_GRACE: Duration = Duration::from_secs(60);
 
@@ -132,8 +135,8 @@ pub struct FlagOverrides {
     pub selinux: Option<OsString>,
 }
 
-/// The merged settings. Values are validated for their vocabulary here; structured values
-/// (category range, contexts) are kept as text and validated by their owners.
+/// The merged settings, each value parsed into its type where it was read (the type
+/// names, which may also be whole contexts, are checked by selinux-host).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Settings {
     /// The config file consulted, and whether it existed.
@@ -144,8 +147,10 @@ pub struct Settings {
     pub runtime_origin: RuntimeOrigin,
     pub state_dir: PathBuf,
     pub selinux: SelinuxMode,
-    pub categories: String,
-    pub level_prefix: String,
+    /// `categories`: where allocated levels draw their pairs from.
+    pub categories: CategoryRange,
+    /// `level_prefix`: the sensitivity of every level.
+    pub level_prefix: Sensitivity,
     pub process_type: Option<String>,
     pub file_type: Option<String>,
     pub privileged: PrivilegedPolicy,
@@ -165,8 +170,10 @@ impl Settings {
             runtime_origin: RuntimeOrigin::Default,
             state_dir: PathBuf::from(DEFAULT_STATE_DIR),
             selinux: SelinuxMode::Auto,
-            categories: DEFAULT_CATEGORIES.into(),
-            level_prefix: "s0".into(),
+            categories: DEFAULT_CATEGORIES
+                .parse()
+                .expect("the default range parses"),
+            level_prefix: DEFAULT_SENSITIVITY,
             process_type: None,
             file_type: None,
             privileged: PrivilegedPolicy::Skip,
@@ -423,13 +430,16 @@ mod tests {
         let cb = config(b.path(), "categories = \"c5.c7\"\n");
         let env = env_of(&[("MCSRUN_CONFIG", ca.to_str().unwrap())]);
         let s = Settings::load(&FlagOverrides::default(), &env).unwrap();
-        assert_eq!(s.categories, "c0.c9");
+        assert_eq!(s.categories.to_string(), "c0.c9");
         assert_eq!(s.config_path, PathBuf::from(&ca));
         let flags = FlagOverrides {
             config: Some(cb),
             ..Default::default()
         };
-        assert_eq!(Settings::load(&flags, &env).unwrap().categories, "c5.c7");
+        assert_eq!(
+            Settings::load(&flags, &env).unwrap().categories.to_string(),
+            "c5.c7"
+        );
     }
 
     #[test]
@@ -550,8 +560,8 @@ mod tests {
         .unwrap();
         assert_eq!(s.state_dir, PathBuf::from("/run/mcsrun"));
         assert_eq!(s.selinux, SelinuxMode::Auto);
-        assert_eq!(s.categories, "c0.c1023");
-        assert_eq!(s.level_prefix, "s0");
+        assert_eq!(s.categories.to_string(), "c0.c1023");
+        assert_eq!(s.level_prefix, Sensitivity::S0);
         assert_eq!(s.gc_grace, Duration::from_secs(60));
         assert_eq!(s.runtime, None);
     }

@@ -11,6 +11,32 @@ use crate::SettingsError;
 /// Runtimes tried in order when none is configured.
 pub const DEFAULT_RUNTIMES: [&str; 2] = ["runc", "crun"];
 
+/// The state root the runtime uses when the caller gives no `--root`: runc's and crun's
+/// own default (`/run/runc`, `/run/crun`; `$XDG_RUNTIME_DIR/<name>` when not run as root),
+/// chosen by the runtime's file name. A relative `--root` is taken from `cwd`, as runc does.
+pub fn runtime_root(
+    root_flag: Option<&OsStr>,
+    cwd: Option<&Path>,
+    runtime: &Path,
+    euid_is_root: bool,
+    xdg_runtime_dir: Option<&OsStr>,
+) -> PathBuf {
+    if let Some(root) = root_flag {
+        return match cwd {
+            Some(cwd) => cwd.join(root),
+            None => PathBuf::from(root),
+        };
+    }
+    let crun = runtime
+        .file_name()
+        .is_some_and(|n| n.to_string_lossy().contains("crun"));
+    let dir = if crun { "crun" } else { "runc" };
+    match xdg_runtime_dir.filter(|v| !v.is_empty()) {
+        Some(xdg) if !euid_is_root => PathBuf::from(xdg).join(dir),
+        _ => PathBuf::from("/run").join(dir),
+    }
+}
+
 /// Identity of a file: device and inode, so links and copies under other names compare.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FileId {
@@ -126,6 +152,38 @@ fn check_executable(p: &Path) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn runtime_roots_follow_the_runtime_and_the_caller() {
+        let runc = Path::new("/usr/sbin/runc");
+        let crun = Path::new("/usr/bin/crun");
+        let xdg = Some(OsStr::new("/run/user/1000"));
+        assert_eq!(
+            runtime_root(None, None, runc, true, xdg),
+            Path::new("/run/runc")
+        );
+        assert_eq!(
+            runtime_root(None, None, crun, true, None),
+            Path::new("/run/crun")
+        );
+        assert_eq!(
+            runtime_root(None, None, crun, false, xdg),
+            Path::new("/run/user/1000/crun")
+        );
+        assert_eq!(
+            runtime_root(None, None, runc, false, Some(OsStr::new(""))),
+            Path::new("/run/runc")
+        );
+        let cwd = Some(Path::new("/work"));
+        assert_eq!(
+            runtime_root(Some(OsStr::new("state")), cwd, runc, true, None),
+            Path::new("/work/state")
+        );
+        assert_eq!(
+            runtime_root(Some(OsStr::new("/abs")), cwd, runc, true, None),
+            Path::new("/abs")
+        );
+    }
     use std::os::unix::fs::symlink;
 
     fn exe(dir: &Path, name: &str) -> PathBuf {
