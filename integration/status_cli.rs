@@ -252,7 +252,8 @@ fn runtime_that_cannot_be_found_fails() {
     assert_eq!(runtime["state"], "fail");
     assert_eq!(
         runtime["message"],
-        "runtime (config key runtime): \"no-such-runtime\" not found in PATH"
+        "runtime (config key runtime): \"no-such-runtime\" not found in PATH or \
+         /usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
     );
 }
 
@@ -268,7 +269,7 @@ fn runtime_version_and_flag_override_are_reported() {
     assert_eq!(run.code, 0, "{}", run.stdout);
     assert_eq!(
         run.line("ok   runtime "),
-        format!("ok   runtime    {fake_text} (fake-runc version 0.0.1)")
+        format!("ok   runtime    {fake_text} (fake-runc version 0.0.1): named by MCSRUN_RUNTIME")
     );
 }
 

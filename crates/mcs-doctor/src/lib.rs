@@ -110,7 +110,7 @@ pub fn collect(
         ));
     }
     checks.push(mcsrun_setup::config_check(loaded));
-    checks.push(mcsrun_setup::runtime_check(doctor));
+    checks.push(mcsrun_setup::runtime_check(doctor, settings));
     checks.extend(mcsrun_setup::store_checks(settings));
     Report { checks }
 }

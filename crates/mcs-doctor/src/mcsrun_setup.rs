@@ -41,8 +41,8 @@ pub fn config_check(loaded: &Result<Settings, SettingsError>) -> Check {
     }
 }
 
-/// The `runtime` line: where it is and what `--version` says.
-pub fn runtime_check(doctor: &Doctor) -> Check {
+/// The `runtime` line: where it is, what `--version` says, and why it is that one.
+pub fn runtime_check(doctor: &Doctor, settings: &Settings) -> Check {
     match &doctor.runtime {
         Err(e) => Check::fail("runtime", e.clone()).with_fix(
             "install runc (apt-get install runc / dnf install runc), or set runtime in the mcsrun config to its path",
@@ -50,9 +50,10 @@ pub fn runtime_check(doctor: &Doctor) -> Check {
         Ok(path) => Check::ok(
             "runtime",
             format!(
-                "{} ({})",
+                "{} ({}): {}",
                 path.display(),
-                runtime_version(&doctor.resolve(path))
+                runtime_version(&doctor.resolve(path)),
+                settings.runtime_choice()
             ),
         ),
     }
@@ -224,7 +225,8 @@ mod tests {
     fn runtime_found_missing_silent_and_hanging() {
         let fixture = Fixture::new();
         let mut doctor = doctor(fixture.host_without_selinux());
-        let missing = runtime_check(&doctor);
+        let settings = Settings::defaults();
+        let missing = runtime_check(&doctor, &settings);
         assert_eq!(missing.state, State::Fail);
         assert!(missing.fix.unwrap().starts_with("install runc"));
 
@@ -241,13 +243,24 @@ mod tests {
             "echo 'runc version 9.9.9'; echo 'spec: 1.0.2'",
         ));
         assert_eq!(
-            runtime_check(&doctor),
-            Check::ok("runtime", "/usr/sbin/runc (runc version 9.9.9)")
+            runtime_check(&doctor, &settings),
+            Check::ok(
+                "runtime",
+                "/usr/sbin/runc (runc version 9.9.9): the first of runc, crun in PATH, \
+                 then in /usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+            )
         );
         doctor.runtime = Ok(script("broken", "exit 3"));
+        let named = Settings {
+            runtime: Some("broken".into()),
+            runtime_origin: mcsrun_settings::RuntimeOrigin::ConfigFile,
+            ..Settings::defaults()
+        };
         assert_eq!(
-            runtime_check(&doctor).message,
-            "/usr/sbin/broken (--version exited with exit status: 3)"
+            runtime_check(&doctor, &named).message,
+            "/usr/sbin/broken (--version exited with exit status: 3): config key runtime \
+             names \"broken\", looked up in PATH, then in \
+             /usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
         );
     }
 

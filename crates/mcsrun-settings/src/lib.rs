@@ -8,7 +8,9 @@ pub use file::{describe_toml_error, ConfigFile};
 /// How the rootfs is made to carry the mount label (`rootfs_label` key); the vocabulary
 /// belongs to the crate that carries it out.
 pub use fs_label::RootfsLabelMode;
-pub use runtime::{resolve_runtime, runtime_root, FileId, RuntimeOrigin, DEFAULT_RUNTIMES};
+pub use runtime::{
+    resolve_runtime, runtime_root, FileId, RuntimeOrigin, DEFAULT_RUNTIMES, STANDARD_DIRS,
+};
 
 use mcs_label::{CategoryRange, Sensitivity};
 use std::ffi::OsString;
@@ -319,6 +321,21 @@ impl Settings {
             })?;
         }
         Ok(())
+    }
+
+    /// Why the runtime is the one [`Settings::resolve_runtime`] finds, for reports.
+    pub fn runtime_choice(&self) -> String {
+        let dirs = runtime::STANDARD_DIRS.join(":");
+        match &self.runtime {
+            None => format!("the first of runc, crun in PATH, then in {dirs}"),
+            Some(wanted) if wanted.contains('/') => {
+                format!("named by {}", self.runtime_origin.describe())
+            }
+            Some(wanted) => format!(
+                "{} names \"{wanted}\", looked up in PATH, then in {dirs}",
+                self.runtime_origin.describe()
+            ),
+        }
     }
 
     /// Resolves the configured runtime to an executable, refusing mcsrun itself.

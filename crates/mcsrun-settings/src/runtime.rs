@@ -1,5 +1,7 @@
-//! Finding the real OCI runtime binary: an explicit path, a name on PATH, or the first of
-//! `runc`, `crun`; never mcsrun itself (that would exec in a loop).
+//! Finding the real OCI runtime binary: an explicit path, a name, or the first of `runc`,
+//! `crun`; never mcsrun itself (that would exec in a loop). Names are looked up in the
+//! caller's PATH and then in the standard system directories, so a caller that passes no
+//! PATH at all (podman calls `delete` so) still finds the runtime.
 
 use std::ffi::OsStr;
 use std::fs;
@@ -10,6 +12,16 @@ use crate::SettingsError;
 
 /// Runtimes tried in order when none is configured.
 pub const DEFAULT_RUNTIMES: [&str; 2] = ["runc", "crun"];
+
+/// Where a runtime named without a path is looked for after the caller's PATH.
+pub const STANDARD_DIRS: [&str; 6] = [
+    "/usr/local/sbin",
+    "/usr/local/bin",
+    "/usr/sbin",
+    "/usr/bin",
+    "/sbin",
+    "/bin",
+];
 
 /// The state root the runtime uses when the caller gives no `--root`: runc's and crun's
 /// own default (`/run/runc`, `/run/crun`; `$XDG_RUNTIME_DIR/<name>` when not run as root),
@@ -85,16 +97,40 @@ pub fn resolve_runtime(
     path_var: Option<&OsStr>,
     myself: Option<FileId>,
 ) -> Result<PathBuf, SettingsError> {
+    let standard: Vec<PathBuf> = STANDARD_DIRS.iter().map(PathBuf::from).collect();
+    resolve_runtime_in(wanted, origin, path_var, &standard, myself)
+}
+
+/// [`resolve_runtime`] with `fallback` instead of [`STANDARD_DIRS`].
+fn resolve_runtime_in(
+    wanted: Option<&str>,
+    origin: RuntimeOrigin,
+    path_var: Option<&OsStr>,
+    fallback: &[PathBuf],
+    myself: Option<FileId>,
+) -> Result<PathBuf, SettingsError> {
     let is_myself = |p: &Path| myself.is_some() && FileId::of(p) == myself;
+    let caller: Vec<PathBuf> = path_var
+        .map(|p| {
+            std::env::split_paths(p)
+                .filter(|d| d.is_absolute())
+                .collect()
+        })
+        .unwrap_or_default();
     let Some(wanted) = wanted else {
-        for name in DEFAULT_RUNTIMES {
-            if let Some(found) = search_path(name, path_var, &is_myself) {
-                return Ok(found);
+        for dirs in [&caller[..], fallback] {
+            for name in DEFAULT_RUNTIMES {
+                if let Some(found) = search(name, dirs, &is_myself) {
+                    return Ok(found);
+                }
             }
         }
         return Err(SettingsError::Runtime {
             origin: origin.describe(),
-            why: "neither runc nor crun found in PATH".into(),
+            why: format!(
+                "neither runc nor crun found in PATH or {}",
+                STANDARD_DIRS.join(":")
+            ),
         });
     };
     let refuse = |why: String| SettingsError::Runtime {
@@ -109,9 +145,14 @@ pub fn resolve_runtime(
         check_executable(&p).map_err(|why| refuse(format!("{wanted}: {why}")))?;
         p
     } else {
-        match search_path(wanted, path_var, &|_| false) {
+        match search(wanted, &caller, &|_| false).or_else(|| search(wanted, fallback, &|_| false)) {
             Some(p) => p,
-            None => return Err(refuse(format!("\"{wanted}\" not found in PATH"))),
+            None => {
+                return Err(refuse(format!(
+                    "\"{wanted}\" not found in PATH or {}",
+                    STANDARD_DIRS.join(":")
+                )))
+            }
         }
     };
     if is_myself(&candidate) {
@@ -123,14 +164,10 @@ pub fn resolve_runtime(
     Ok(candidate)
 }
 
-fn search_path(
-    name: &str,
-    path_var: Option<&OsStr>,
-    skip: &dyn Fn(&Path) -> bool,
-) -> Option<PathBuf> {
-    let path_var = path_var?;
-    std::env::split_paths(path_var)
-        .filter(|dir| !dir.as_os_str().is_empty())
+/// The first executable `name` in `dirs`, skipping what `skip` rejects. (Relative PATH
+/// entries never get here: they would depend on the caller's working directory.)
+fn search(name: &str, dirs: &[PathBuf], skip: &dyn Fn(&Path) -> bool) -> Option<PathBuf> {
+    dirs.iter()
         .map(|dir| dir.join(name))
         .find(|p| check_executable(p).is_ok() && !skip(p))
 }
@@ -199,12 +236,12 @@ mod tests {
         let crun = exe(d.path(), "crun");
         let path = d.path().as_os_str();
         assert_eq!(
-            resolve_runtime(None, RuntimeOrigin::Default, Some(path), None).unwrap(),
+            resolve_runtime_in(None, RuntimeOrigin::Default, Some(path), &[], None).unwrap(),
             crun
         );
         let runc = exe(d.path(), "runc");
         assert_eq!(
-            resolve_runtime(None, RuntimeOrigin::Default, Some(path), None).unwrap(),
+            resolve_runtime_in(None, RuntimeOrigin::Default, Some(path), &[], None).unwrap(),
             runc
         );
     }
@@ -217,24 +254,78 @@ mod tests {
         symlink(&me, first.path().join("runc")).unwrap();
         let real = exe(second.path(), "runc");
         let path = std::env::join_paths([first.path(), second.path()]).unwrap();
-        let got =
-            resolve_runtime(None, RuntimeOrigin::Default, Some(&path), FileId::of(&me)).unwrap();
+        let got = resolve_runtime_in(
+            None,
+            RuntimeOrigin::Default,
+            Some(&path),
+            &[],
+            FileId::of(&me),
+        )
+        .unwrap();
         assert_eq!(got, real);
     }
 
     #[test]
     fn nothing_found_is_a_clear_error() {
         let d = tempfile::tempdir().unwrap();
-        let e = resolve_runtime(
+        let e = resolve_runtime_in(
             None,
             RuntimeOrigin::Default,
             Some(d.path().as_os_str()),
+            &[],
             None,
         )
         .unwrap_err();
         assert_eq!(
             e.to_string(),
-            "runtime (default runtime): neither runc nor crun found in PATH"
+            "runtime (default runtime): neither runc nor crun found in PATH or \
+             /usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+        );
+    }
+
+    #[test]
+    fn without_a_path_the_standard_directories_are_searched() {
+        let sbin = tempfile::tempdir().unwrap();
+        let bin = tempfile::tempdir().unwrap();
+        let crun = exe(bin.path(), "crun");
+        let fallback = [sbin.path().to_path_buf(), bin.path().to_path_buf()];
+        // No PATH at all (podman's `delete`), an empty one, and one of relative entries.
+        for path in [None, Some(OsStr::new("")), Some(OsStr::new("bin:.:sbin"))] {
+            assert_eq!(
+                resolve_runtime_in(None, RuntimeOrigin::Default, path, &fallback, None).unwrap(),
+                crun,
+                "{path:?}"
+            );
+            assert_eq!(
+                resolve_runtime_in(
+                    Some("crun"),
+                    RuntimeOrigin::ConfigFile,
+                    path,
+                    &fallback,
+                    None
+                )
+                .unwrap(),
+                crun
+            );
+        }
+        // The caller's PATH is searched first, for every default name.
+        let own = tempfile::tempdir().unwrap();
+        let own_crun = exe(own.path(), "crun");
+        let runc = exe(sbin.path(), "runc");
+        let path = own.path().as_os_str();
+        assert_eq!(
+            resolve_runtime_in(None, RuntimeOrigin::Default, Some(path), &fallback, None).unwrap(),
+            own_crun
+        );
+        assert_eq!(
+            resolve_runtime_in(None, RuntimeOrigin::Default, None, &fallback, None).unwrap(),
+            runc
+        );
+        // mcsrun itself is skipped there too.
+        let me = FileId::of(&runc);
+        assert_eq!(
+            resolve_runtime_in(None, RuntimeOrigin::Default, None, &fallback, me).unwrap(),
+            crun
         );
     }
 
@@ -256,16 +347,18 @@ mod tests {
     #[test]
     fn explicit_errors_name_the_source() {
         let d = tempfile::tempdir().unwrap();
-        let e = resolve_runtime(
+        let e = resolve_runtime_in(
             Some("nope"),
             RuntimeOrigin::ConfigFile,
             Some(d.path().as_os_str()),
+            &[],
             None,
         )
         .unwrap_err();
         assert_eq!(
             e.to_string(),
-            "runtime (config key runtime): \"nope\" not found in PATH"
+            "runtime (config key runtime): \"nope\" not found in PATH or \
+             /usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
         );
         let plain = d.path().join("plain");
         fs::write(&plain, "x").unwrap();
