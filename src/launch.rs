@@ -1,12 +1,18 @@
-//! Starting the real runtime: `execv` in place (same pid, environment and fds, so pid
-//! files, console sockets, `--preserve-fds`, signals and exit codes stay the runtime's), or
-//! fork-and-wait where mcsrun must act after it ends, forwarding signals and mirroring the
-//! child's exact exit status.
+//! Starting the real runtime: `execv` in place (same pid, environment, fds, signal
+//! dispositions and mask, so pid files, console sockets, `--preserve-fds`, signals and exit
+//! codes stay the runtime's), or as a child where mcsrun must act after it ends,
+//! forwarding the caller's stop signals to it and mirroring its exact exit status.
+//!
+//! This is the binary's one process-control layer. `execv` is called directly because
+//! std's `CommandExt::exec` resets SIGPIPE and the signal mask, which must stay the
+//! caller's; children are std `Command`s.
 
 use std::ffi::{CString, OsString};
 use std::os::unix::ffi::OsStrExt;
+use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
-use std::sync::atomic::{AtomicI32, Ordering};
+use std::process::Command;
+use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
 
 /// Replaces this process with `runtime args…`. Returns only on failure.
 pub fn exec_runtime(runtime: &Path, args: &[OsString]) -> std::io::Error {
@@ -16,7 +22,8 @@ pub fn exec_runtime(runtime: &Path, args: &[OsString]) -> std::io::Error {
     };
     let mut ptrs: Vec<*const libc::c_char> = argv.iter().map(|a| a.as_ptr()).collect();
     ptrs.push(std::ptr::null());
-    // SAFETY: argv strings outlive the call; the array is NULL-terminated.
+    // SAFETY: every pointer is a NUL-terminated string owned by `argv`, which outlives the
+    // call; the array ends with a null pointer as execv requires.
     unsafe { libc::execv(argv[0].as_ptr(), ptrs.as_ptr()) };
     std::io::Error::last_os_error()
 }
@@ -34,16 +41,6 @@ impl ChildEnd {
     }
 }
 
-static CHILD_PID: AtomicI32 = AtomicI32::new(0);
-
-extern "C" fn forward_signal(sig: libc::c_int) {
-    let pid = CHILD_PID.load(Ordering::SeqCst);
-    if pid > 0 {
-        // SAFETY: kill is async-signal-safe.
-        unsafe { libc::kill(pid, sig) };
-    }
-}
-
 /// Signals a caller may send to stop a runtime call; they go on to the child.
 const FORWARDED: [libc::c_int; 6] = [
     libc::SIGHUP,
@@ -54,48 +51,87 @@ const FORWARDED: [libc::c_int; 6] = [
     libc::SIGUSR2,
 ];
 
-/// Runs `runtime args…` as a child with this process's stdio, forwarding signals to it,
-/// and returns how it ended.
-pub fn run_runtime(runtime: &Path, args: &[OsString]) -> std::io::Result<ChildEnd> {
-    let argv = c_argv(runtime, args)?;
-    let mut ptrs: Vec<*const libc::c_char> = argv.iter().map(|a| a.as_ptr()).collect();
-    ptrs.push(std::ptr::null());
-    for sig in FORWARDED {
-        // SAFETY: installing a handler that only calls kill(2).
-        unsafe { libc::signal(sig, forward_signal as *const () as libc::sighandler_t) };
-    }
-    // SAFETY: the child only calls execv and _exit, both async-signal-safe.
-    let pid = unsafe { libc::fork() };
-    if pid < 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    if pid == 0 {
-        unsafe {
-            for sig in FORWARDED {
-                libc::signal(sig, libc::SIG_DFL);
-            }
-            libc::execv(argv[0].as_ptr(), ptrs.as_ptr());
-            libc::_exit(127);
-        }
-    }
-    CHILD_PID.store(pid, Ordering::SeqCst);
-    let mut status = 0;
-    loop {
-        // SAFETY: plain waitpid on our own child.
-        let r = unsafe { libc::waitpid(pid, &mut status, 0) };
-        if r == pid {
-            break;
-        }
-        let e = std::io::Error::last_os_error();
-        if e.raw_os_error() != Some(libc::EINTR) {
-            return Err(e);
-        }
-    }
-    CHILD_PID.store(0, Ordering::SeqCst);
-    Ok(if libc::WIFSIGNALED(status) {
-        ChildEnd::Signaled(libc::WTERMSIG(status))
+/// The child signals are forwarded to; 0 while there is none.
+static CHILD_PID: AtomicI32 = AtomicI32::new(0);
+/// Forwarded signals that arrived before the child's pid was known (bit `1 << sig`).
+static PENDING: AtomicU64 = AtomicU64::new(0);
+
+extern "C" fn forward_signal(sig: libc::c_int) {
+    let pid = CHILD_PID.load(Ordering::SeqCst);
+    if pid > 0 {
+        // SAFETY: kill(2) is async-signal-safe and has no memory preconditions.
+        unsafe { libc::kill(pid, sig) };
     } else {
-        ChildEnd::Exited(libc::WEXITSTATUS(status))
+        PENDING.fetch_or(1 << sig, Ordering::SeqCst);
+    }
+}
+
+/// While alive: the forwarded signals go to the child. A signal that arrives before the
+/// child's pid is known is kept and sent once it is ([`Forwarding::child`]), so none is
+/// lost. Dropping puts the previous handlers back, so nothing stays installed once the
+/// child has ended. The signal mask is never touched: the child inherits the caller's.
+struct Forwarding {
+    old_actions: Vec<(libc::c_int, libc::sigaction)>,
+}
+
+impl Forwarding {
+    fn install() -> Forwarding {
+        PENDING.store(0, Ordering::SeqCst);
+        let mut old_actions = Vec::with_capacity(FORWARDED.len());
+        for sig in FORWARDED {
+            // SAFETY: a zeroed sigaction is a valid empty one; the handler only calls
+            // kill(2) and touches atomics; `old` receives the action being replaced.
+            unsafe {
+                let mut action: libc::sigaction = std::mem::zeroed();
+                action.sa_sigaction = forward_signal as *const () as libc::sighandler_t;
+                action.sa_flags = libc::SA_RESTART;
+                libc::sigemptyset(&mut action.sa_mask);
+                let mut old: libc::sigaction = std::mem::zeroed();
+                if libc::sigaction(sig, &action, &mut old) == 0 {
+                    old_actions.push((sig, old));
+                }
+            }
+        }
+        Forwarding { old_actions }
+    }
+
+    /// The child is known: forward to it, starting with the signals that waited.
+    fn child(&self, pid: u32) {
+        CHILD_PID.store(pid as i32, Ordering::SeqCst);
+        let waited = PENDING.swap(0, Ordering::SeqCst);
+        for sig in FORWARDED {
+            if waited & (1 << sig) != 0 {
+                // SAFETY: as in the handler.
+                unsafe { libc::kill(pid as i32, sig) };
+            }
+        }
+    }
+}
+
+impl Drop for Forwarding {
+    fn drop(&mut self) {
+        for (sig, old) in &self.old_actions {
+            // SAFETY: `old` is the action sigaction returned for this signal.
+            unsafe { libc::sigaction(*sig, old, std::ptr::null_mut()) };
+        }
+        CHILD_PID.store(0, Ordering::SeqCst);
+        PENDING.store(0, Ordering::SeqCst);
+    }
+}
+
+/// Runs `runtime args…` as a child with this process's stdio and fds, forwarding the
+/// caller's stop signals to it, and returns how it ended.
+pub fn run_runtime(runtime: &Path, args: &[OsString]) -> std::io::Result<ChildEnd> {
+    let forwarding = Forwarding::install();
+    let mut child = Command::new(runtime).args(args).spawn()?;
+    forwarding.child(child.id());
+    let status = child.wait();
+    drop(forwarding);
+    let status = status?;
+    Ok(match (status.code(), status.signal()) {
+        (Some(code), _) => ChildEnd::Exited(code),
+        (None, Some(sig)) => ChildEnd::Signaled(sig),
+        (None, None) => ChildEnd::Exited(1),
     })
 }
 
@@ -104,9 +140,14 @@ pub fn exit_like(end: ChildEnd) -> ! {
     match end {
         ChildEnd::Exited(code) => std::process::exit(code),
         ChildEnd::Signaled(sig) => {
-            // SAFETY: restore the default action and re-raise, so our parent sees the signal.
+            // SAFETY: restoring the default action and unblocking `sig` before raising it
+            // only changes this process's own signal state, which is about to end.
             unsafe {
                 libc::signal(sig, libc::SIG_DFL);
+                let mut set: libc::sigset_t = std::mem::zeroed();
+                libc::sigemptyset(&mut set);
+                libc::sigaddset(&mut set, sig);
+                libc::pthread_sigmask(libc::SIG_UNBLOCK, &set, std::ptr::null_mut());
                 libc::raise(sig);
             }
             std::process::exit(128 + sig)
@@ -131,9 +172,23 @@ fn c_argv(runtime: &Path, args: &[OsString]) -> std::io::Result<Vec<CString>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Mutex;
+
+    /// Handlers are process-wide: the tests that install them take turns.
+    static SIGNALS: Mutex<()> = Mutex::new(());
+
+    fn disposition(sig: libc::c_int) -> libc::sighandler_t {
+        // SAFETY: querying only (null new action).
+        unsafe {
+            let mut old: libc::sigaction = std::mem::zeroed();
+            libc::sigaction(sig, std::ptr::null(), &mut old);
+            old.sa_sigaction
+        }
+    }
 
     #[test]
     fn run_runtime_reports_exit_codes_and_signals() {
+        let _turn = SIGNALS.lock().unwrap_or_else(|e| e.into_inner());
         let sh = Path::new("/bin/sh");
         let r = run_runtime(sh, &["-c".into(), "exit 3".into()]).unwrap();
         assert_eq!(r, ChildEnd::Exited(3));
@@ -145,8 +200,47 @@ mod tests {
     }
 
     #[test]
-    fn missing_binary_is_exit_127() {
-        let r = run_runtime(Path::new("/nonexistent/runtime"), &[]).unwrap();
-        assert_eq!(r, ChildEnd::Exited(127));
+    fn missing_binary_is_an_error() {
+        let _turn = SIGNALS.lock().unwrap_or_else(|e| e.into_inner());
+        let e = run_runtime(Path::new("/nonexistent/runtime"), &[]).unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::NotFound);
+    }
+
+    #[test]
+    fn handlers_are_put_back_after_the_child() {
+        let _turn = SIGNALS.lock().unwrap_or_else(|e| e.into_inner());
+        let before: Vec<_> = FORWARDED.iter().map(|&s| disposition(s)).collect();
+        run_runtime(Path::new("/bin/true"), &[]).unwrap();
+        let after: Vec<_> = FORWARDED.iter().map(|&s| disposition(s)).collect();
+        assert_eq!(before, after);
+        assert_eq!(CHILD_PID.load(Ordering::SeqCst), 0);
+    }
+
+    #[test]
+    fn a_signal_before_the_child_is_known_is_forwarded_once_it_is() {
+        let _turn = SIGNALS.lock().unwrap_or_else(|e| e.into_inner());
+        let forwarding = Forwarding::install();
+        // SAFETY: raising a signal whose handler is installed just above.
+        unsafe { libc::raise(libc::SIGUSR2) };
+        assert_ne!(PENDING.load(Ordering::SeqCst), 0);
+        let mut child = Command::new("/bin/sleep").arg("5").spawn().unwrap();
+        forwarding.child(child.id());
+        let status = child.wait().unwrap();
+        drop(forwarding);
+        assert_eq!(status.signal(), Some(libc::SIGUSR2));
+    }
+
+    #[test]
+    fn a_signal_sent_to_mcsrun_reaches_the_child() {
+        let _turn = SIGNALS.lock().unwrap_or_else(|e| e.into_inner());
+        // The signal must reach the handler on any of the test harness's threads.
+        // The child signals its parent (this process) and then waits to be stopped by
+        // what the parent forwards; without forwarding it would sleep to its end.
+        let r = run_runtime(
+            Path::new("/bin/sh"),
+            &["-c".into(), "kill -USR1 $PPID; sleep 5; exit 0".into()],
+        )
+        .unwrap();
+        assert_eq!(r, ChildEnd::Signaled(libc::SIGUSR1));
     }
 }
