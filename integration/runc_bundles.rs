@@ -736,3 +736,202 @@ fn dry_run_only_logs_the_relabel_of_a_writable_rootfs() {
     assert_eq!(rootfs[0]["strategy"], "relabel", "{}", rootfs[0]);
     assert_eq!(rootfs[0]["dry_run"], true, "{}", rootfs[0]);
 }
+
+/// `SigIgn` and `SigBlk` of a runtime started through mcsrun (`via_mcsrun`) or directly, by
+/// a caller that ignores SIGPIPE and blocks SIGUSR1 when `unusual` is set.
+fn runtime_signal_state(host: &Host, via_mcsrun: bool, unusual: bool) -> String {
+    use std::os::unix::process::CommandExt;
+    let script = host.path("signal-state.sh");
+    fs::write(
+        &script,
+        "#!/bin/sh\ngrep -E '^Sig(Ign|Blk)' /proc/self/status\n",
+    )
+    .unwrap();
+    fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let mut cmd = if via_mcsrun {
+        let mut cmd = host.mcsrun_cmd(&["--mcs-runtime", path_str(&script), "state", "x"]);
+        cmd.env_remove("MCSRUN_CONFIG");
+        cmd
+    } else {
+        std::process::Command::new(&script)
+    };
+    if unusual {
+        // SAFETY: between fork and exec only async-signal-safe calls on this process.
+        unsafe {
+            cmd.pre_exec(|| {
+                libc::signal(libc::SIGPIPE, libc::SIG_IGN);
+                let mut set: libc::sigset_t = std::mem::zeroed();
+                libc::sigemptyset(&mut set);
+                libc::sigaddset(&mut set, libc::SIGUSR1);
+                libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+                Ok(())
+            });
+        }
+    }
+    let out = host.run(&mut cmd);
+    out.expect_success("signal-state runtime");
+    out.stdout_text()
+}
+
+#[test]
+fn the_runtime_gets_the_callers_signal_dispositions_and_mask() {
+    let host = Host::new(BINS, AUTO);
+    for unusual in [false, true] {
+        let direct = runtime_signal_state(&host, false, unusual);
+        let through = runtime_signal_state(&host, true, unusual);
+        assert_eq!(
+            through, direct,
+            "caller ignoring SIGPIPE and blocking SIGUSR1: {unusual}"
+        );
+    }
+    // The ordinary caller's SIGPIPE stays the default (std's start-up would have left it
+    // ignored: bit 0x1000 of SigIgn), the unusual caller's stays ignored.
+    let sigpipe_ignored = |state: &str| {
+        let ign = state
+            .lines()
+            .find_map(|l| l.strip_prefix("SigIgn:\t"))
+            .expect("SigIgn line");
+        u64::from_str_radix(ign, 16).unwrap() & (1 << (libc::SIGPIPE - 1)) != 0
+    };
+    assert!(!sigpipe_ignored(&runtime_signal_state(&host, true, false)));
+    assert!(sigpipe_ignored(&runtime_signal_state(&host, true, true)));
+}
+
+#[test]
+fn without_path_the_default_runtime_is_found_in_the_system_directories() {
+    // podman calls `delete --force ID` with no PATH in the environment at all.
+    let host = Host::new(BINS, "selinux = \"auto\"\n");
+    let mut cmd = host.mcsrun_cmd(&["--version"]);
+    cmd.env_remove("PATH");
+    let out = host.run(&mut cmd);
+    out.expect_success("mcsrun --version without PATH");
+    assert!(
+        out.stdout_text()
+            .lines()
+            .last()
+            .is_some_and(|l| l.starts_with("mcsrun ") && l.ends_with("(runtime: /usr/sbin/runc)")),
+        "{}",
+        out.describe()
+    );
+}
+
+#[test]
+fn dry_run_create_waits_for_runc_and_keeps_pid_file_and_status() {
+    // A create that holds a level runs runc as a child (to give the level back if runc
+    // refuses): the pid file, the state and the exit status must be runc's own.
+    let host = Host::new(BINS, DRY_RUN);
+    let id = host.unique_id("waited");
+    let dir = host.path("bundle");
+    let bundle = busybox_bundle(&dir, &["/bin/sleep", "30"]);
+    let pid_file = dir.join("init.pid");
+    let guard = RuncContainer::new(&host, &id);
+    host.mcsrun_rooted(&[
+        "create",
+        "--bundle",
+        path_str(&bundle),
+        "--pid-file",
+        path_str(&pid_file),
+        id.as_str(),
+    ])
+    .expect_success("mcsrun create");
+    let state = guard.wait_status("created", SETTLE);
+    let pid: u64 = fs::read_to_string(&pid_file)
+        .expect("pid file written")
+        .trim()
+        .parse()
+        .expect("a pid");
+    assert_eq!(state["pid"], pid, "pid file and state disagree");
+    assert_eq!(host.held_by(&id).len(), 1);
+    host.mcsrun_rooted(&["start", id.as_str()])
+        .expect_success("start");
+    guard.wait_status("running", SETTLE);
+    host.mcsrun_rooted(&["kill", id.as_str(), "KILL"])
+        .expect_success("kill");
+    guard.wait_status("stopped", SETTLE);
+    host.mcsrun_rooted(&["delete", id.as_str()])
+        .expect_success("delete");
+    assert!(host.held_by(&id).is_empty());
+}
+
+#[test]
+fn dry_run_create_that_runc_refuses_gives_its_level_back_at_once() {
+    let host = Host::new(BINS, DRY_RUN);
+    let dir = host.path("refused");
+    let bundle = busybox_bundle(&dir, &["/bin/sh"]);
+    // runc refuses a process whose working directory is not absolute.
+    bundle::edit_json(&bundle.join("config.json"), |spec| {
+        spec["process"]["cwd"] = Value::from("relative/dir");
+    });
+    let id = host.unique_id("refused");
+    let through = host.mcsrun_rooted(&["create", "--bundle", path_str(&bundle), id.as_str()]);
+    assert_ne!(through.code(), Some(0), "{}", through.describe());
+    // Exactly what runc says and does with the bundle mcsrun handed it.
+    let direct_id = host.unique_id("refused-direct");
+    let direct = host.runc(&["create", "--bundle", path_str(&bundle), direct_id.as_str()]);
+    assert_eq!(through.code(), direct.code(), "exit status");
+    assert_eq!(
+        mask_log_times(&through.stderr_text()).replace(&id, "ID"),
+        mask_log_times(&direct.stderr_text()).replace(&direct_id, "ID"),
+        "stderr"
+    );
+    assert!(!host.runtime_state(&id).exists());
+    // Released at once: no gc, no grace period.
+    assert!(host.held_by(&id).is_empty(), "{:?}", host.list());
+    let release = host.events("release", &id);
+    assert_eq!(release.len(), 1, "{release:?}");
+    assert_eq!(release[0]["reason"], "the runtime refused the container");
+}
+
+#[test]
+fn dry_run_create_hands_the_console_socket_to_runc() {
+    // runc sends the container's pty master over --console-socket; the receiver (python's
+    // socket.recv_fds) must get it through mcsrun as it does from runc alone.
+    let host = Host::new(BINS, DRY_RUN);
+    let dir = host.path("tty");
+    let bundle = busybox_bundle(&dir, &["/bin/sleep", "30"]);
+    bundle::edit_json(&bundle.join("config.json"), |spec| {
+        spec["process"]["terminal"] = Value::Bool(true);
+    });
+    let socket = dir.join("console.sock");
+    let receiver = std::process::Command::new("python3")
+        .arg("-c")
+        .arg(
+            "import socket,sys,os\n\
+             s=socket.socket(socket.AF_UNIX,socket.SOCK_STREAM)\n\
+             s.bind(sys.argv[1]); s.listen(1); print('ready', flush=True)\n\
+             c,_=s.accept(); msg,fds,_,_=socket.recv_fds(c,1024,1)\n\
+             print('fds', len(fds), os.isatty(fds[0]) if fds else False, flush=True)\n\
+             sys.stdin.read()",
+        )
+        .arg(&socket)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3");
+    let mut receiver = receiver;
+    // Holding the pty master open until the end keeps the container alive.
+    let keep_open = receiver.stdin.take();
+    let mut out = std::io::BufReader::new(receiver.stdout.take().unwrap());
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut out, &mut line).unwrap();
+    assert_eq!(line.trim(), "ready");
+    let id = host.unique_id("tty");
+    let guard = RuncContainer::new(&host, &id);
+    host.mcsrun_rooted(&[
+        "create",
+        "--bundle",
+        path_str(&bundle),
+        "--console-socket",
+        path_str(&socket),
+        id.as_str(),
+    ])
+    .expect_success("mcsrun create --console-socket");
+    line.clear();
+    std::io::BufRead::read_line(&mut out, &mut line).unwrap();
+    assert_eq!(line.trim(), "fds 1 True", "the pty master arrives");
+    guard.wait_status("created", SETTLE);
+    host.mcsrun_rooted(&["delete", "--force", id.as_str()])
+        .expect_success("delete");
+    drop(keep_open);
+    let _ = receiver.wait();
+}
