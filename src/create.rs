@@ -21,14 +21,12 @@ use crate::context::CallContext;
 use crate::error::Error;
 use crate::{fslabel, store};
 
-/// `c1022,c1023`: the mount label go-selinux engines give privileged containers.
-pub const RESERVED_PAIR: (u16, u16) = (1022, 1023);
-
-/// Prepares the bundle for the runtime.
-pub fn prepare(ctx: &CallContext, command: &Command) -> Result<(), Error> {
+/// Prepares the bundle for the runtime. `Ok(true)` when the container now holds a level
+/// (which must go back if the runtime then refuses the container).
+pub fn prepare(ctx: &CallContext, command: &Command) -> Result<bool, Error> {
     // Without an id the runtime rejects the call itself, with its own message.
     let Some(id) = &command.id else {
-        return Ok(());
+        return Ok(false);
     };
     let started = Instant::now();
     let owner = store::owner(ctx, id)?;
@@ -62,7 +60,7 @@ pub fn prepare(ctx: &CallContext, command: &Command) -> Result<(), Error> {
                     "engine_record": record_dir,
                 }),
             );
-            return Ok(());
+            return Ok(false);
         }
         Decision::Labelled(plan) => *plan,
     };
@@ -103,7 +101,7 @@ pub fn prepare(ctx: &CallContext, command: &Command) -> Result<(), Error> {
             "duration_us": started.elapsed().as_micros() as u64,
         }),
     );
-    Ok(())
+    Ok(level.is_some())
 }
 
 /// The bundle directory as runc resolves it (`--bundle`, default the working directory),
@@ -218,7 +216,7 @@ fn allocate(
         first: range.first().value(),
         last: range.last().value(),
         prefix: &prefix,
-        reserved: &[RESERVED_PAIR],
+        reserved: &[label_decision::PRIVILEGED_MOUNT_PAIR],
     };
     let mut rng = rand::thread_rng();
     match store.allocate(owner, meta, &request, &mut rng) {

@@ -1,7 +1,7 @@
-//! `delete`: the runtime deletes the container, then its level goes back to the pool
-//! (and, at most once per grace period, levels of containers that vanished without a
-//! delete are reclaimed). The exit status is always the runtime's; a store problem never
-//! fails a delete.
+//! Giving levels back after the runtime: `delete` (the runtime deletes the container,
+//! then its level goes back to the pool and, at most once per grace period, levels of
+//! containers that vanished without a delete are reclaimed), and a create the runtime
+//! refused. The exit status is always the runtime's; a store problem never fails a call.
 
 use std::ffi::{OsStr, OsString};
 use std::io::Write;
@@ -44,6 +44,38 @@ pub fn release_after(ctx: &CallContext, id: &OsStr, end: ChildEnd) {
             "release",
             json!({"id": id.to_string_lossy(), "error": msg}),
         );
+    }
+}
+
+/// After a create the runtime refused: the container does not exist, so its level goes
+/// back now instead of at the next gc. A runtime that failed but left its state behind
+/// keeps the level until that state is gone (gc).
+pub fn release_if_refused(ctx: &CallContext, id: &OsStr, end: ChildEnd) {
+    if end.success() {
+        return;
+    }
+    let Ok(owner) = store::owner(ctx, id) else {
+        return;
+    };
+    if mcs_alloc::runtime_state_exists(&owner) {
+        return;
+    }
+    let result = store::open_existing(ctx).and_then(|store| match store {
+        Some(store) => store.release(&owner),
+        None => Ok(None),
+    });
+    match result {
+        Ok(level) => ctx.decisions.event(
+            LogLevel::Info,
+            "release",
+            json!({"id": owner.id(), "root": owner.root().display().to_string(),
+                   "mcs_level": level, "reason": "the runtime refused the container"}),
+        ),
+        Err(e) => ctx.decisions.event(
+            LogLevel::Warn,
+            "release",
+            json!({"id": owner.id(), "error": e.to_string()}),
+        ),
     }
 }
 

@@ -47,10 +47,19 @@ fn decide(ctx: &CallContext, inv: &Invocation) -> Result<Outcome, Error> {
     };
     match command.kind {
         CommandKind::Create | CommandKind::Run | CommandKind::Restore => {
-            if ctx.labelling() {
-                create::prepare(ctx, command)?;
+            let held = ctx.labelling() && create::prepare(ctx, command)?;
+            // A runtime that refuses the container leaves its level held; wait for the
+            // runtime where that is cheap (it returns once the container exists) to give
+            // the level back. A foreground `run` lasts as long as the container: exec, and
+            // leave a refused one to gc.
+            let returns_early = command.kind == CommandKind::Create || command.detach;
+            match (&command.id, held && returns_early) {
+                (Some(id), true) => Ok(Outcome::Supervise {
+                    args: inv.runtime_args.clone(),
+                    then: Then::ReleaseIfRefused { id: id.clone() },
+                }),
+                _ => passthrough(),
             }
-            passthrough()
         }
         CommandKind::Exec => {
             let extra = exec_label::prepare(ctx, command)?;
@@ -88,6 +97,7 @@ fn runtime_error(ctx: &CallContext, action: &'static str, source: std::io::Error
 fn finish(ctx: &CallContext, then: &Then, end: ChildEnd) {
     match then {
         Then::Release { id } => delete::release_after(ctx, id, end),
+        Then::ReleaseIfRefused { id } => delete::release_if_refused(ctx, id, end),
         Then::PrintVersion if end.success() => {
             let mut out = std::io::stdout().lock();
             let _ = writeln!(

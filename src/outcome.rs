@@ -18,6 +18,9 @@ pub enum Outcome {
 pub enum Then {
     /// `delete ID`: once the runtime deleted the container, give its level back.
     Release { id: OsString },
+    /// `create ID` (or a detached `run`/`restore`) of a container that holds a level: if
+    /// the runtime refuses it, give the level back at once.
+    ReleaseIfRefused { id: OsString },
     /// `--version`: mcsrun's line after the runtime's.
     PrintVersion,
     /// `--help` without a subcommand: mcsrun's section after the runtime's help.

@@ -1,8 +1,9 @@
 //! Decides a container's labels from its spec (DESIGN §4, first match wins):
 //!
-//! 1. `run.mcsrun.label=disable`, the engine's own `label=disable` request, a privileged
-//!    spec, or the host's PID/IPC namespace → unlabelled (unless the policy labels
-//!    privileged containers too);
+//! 1. `run.mcsrun.label=disable`, the engine's own `label=disable` request (recorded
+//!    outside the spec, or — podman — a spec with no process label and only the
+//!    privileged mount label at `c1022,c1023`), a privileged spec, or the host's PID/IPC
+//!    namespace → unlabelled (unless the policy labels privileged containers too);
 //! 2. `process.selinuxLabel` already set → kept, its level reserved, a missing
 //!    `mountLabel` filled with the same level (a lone `mountLabel` is treated alike);
 //! 3. `run.mcsrun.level`, else the engine's `label=level:` request → that level, reserved;
@@ -21,6 +22,10 @@
 use mcs_label::{CategoryRange, Context, LabelError, Level};
 use std::collections::BTreeMap;
 use std::fmt;
+
+/// `c1022,c1023`: the level of the mount label go-selinux engines give a container they
+/// do not label (privileged, `label=disable`). Never allocated.
+pub const PRIVILEGED_MOUNT_PAIR: (u16, u16) = (1022, 1023);
 
 /// Annotations mcsrun reads.
 pub mod annotations {
@@ -99,6 +104,9 @@ pub enum Rule {
     DisabledByAnnotation,
     /// The engine's recorded `label=disable` (its origin).
     DisabledByEngine(String),
+    /// No process label and only the privileged mount label: the engine's way of saying
+    /// "no label" (podman `--security-opt label=disable`).
+    PrivilegedMountLabel,
     Privileged,
     HostNamespace(&'static str),
     ExistingLabel,
@@ -119,6 +127,7 @@ impl Rule {
         match self {
             Rule::DisabledByAnnotation => "disabled",
             Rule::DisabledByEngine(_) => "disabled-by-engine",
+            Rule::PrivilegedMountLabel => "privileged-mount-label",
             Rule::Privileged => "privileged",
             Rule::HostNamespace(_) => "host-namespace",
             Rule::ExistingLabel => "existing-label",
@@ -251,6 +260,11 @@ pub fn decide(
         return Ok(Decision::Unlabelled(Rule::DisabledByEngine(
             request.origin.clone(),
         )));
+    }
+    if spec.process_label.as_deref().is_none_or(str::is_empty)
+        && is_privileged_mount_label(spec.mount_label.as_deref())
+    {
+        return Ok(Decision::Unlabelled(Rule::PrivilegedMountLabel));
     }
     if !policy.label_privileged {
         if spec.privileged {
@@ -392,6 +406,26 @@ pub fn follow_rootfs_context(mut plan: LabelPlan, rootfs_level: Option<&Level>) 
         plan.kept_mount_label = None;
     }
     plan
+}
+
+/// Whether `label` is a context at `s0:c1022,c1023`, the privileged mount level.
+fn is_privileged_mount_label(label: Option<&str>) -> bool {
+    let Some(level) = label
+        .and_then(|t| Context::parse(t).ok())
+        .and_then(|c| c.level().cloned())
+    else {
+        return false;
+    };
+    let (low, high) = PRIVILEGED_MOUNT_PAIR;
+    level.is_single()
+        && level.low().sensitivity.value() == 0
+        && level
+            .low()
+            .categories
+            .iter()
+            .map(|c| c.value())
+            .collect::<Vec<_>>()
+            == [low, high]
 }
 
 /// The sandbox id of a Kubernetes container (not of the sandbox itself), CRI or CRI-O.

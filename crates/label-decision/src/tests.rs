@@ -430,6 +430,52 @@ fn a_rootfs_mounted_with_context_sets_the_level_unless_a_label_is_kept() {
     assert_eq!(follow_rootfs_context(kept.clone(), Some(&ctx_level)), kept);
 }
 
+#[test]
+fn only_the_privileged_mount_label_means_no_label() {
+    // podman --security-opt label=disable: no process label, mount label at c1022,c1023.
+    let disabled = SpecFacts {
+        mount_label: Some("system_u:object_r:container_file_t:s0:c1022,c1023".into()),
+        ..Default::default()
+    };
+    assert_eq!(
+        decide(&disabled, &policy(), &none()).unwrap(),
+        Decision::Unlabelled(Rule::PrivilegedMountLabel)
+    );
+    let empty_process = SpecFacts {
+        process_label: Some(String::new()),
+        ..disabled.clone()
+    };
+    assert_eq!(
+        decide(&empty_process, &policy(), &none()).unwrap(),
+        Decision::Unlabelled(Rule::PrivilegedMountLabel)
+    );
+    // With a process label it is that label's business; another level is a level.
+    let with_process = SpecFacts {
+        process_label: Some("system_u:system_r:spc_t:s0:c1022,c1023".into()),
+        ..disabled
+    };
+    assert_eq!(
+        labelled(decide(&with_process, &policy(), &none()).unwrap()).rule,
+        Rule::ExistingLabel
+    );
+    for other in [
+        "s0:c1021,c1023",
+        "s0:c1022",
+        "s0-s0:c1022,c1023",
+        "s1:c1022,c1023",
+    ] {
+        let s = SpecFacts {
+            mount_label: Some(format!("system_u:object_r:container_file_t:{other}")),
+            ..Default::default()
+        };
+        assert_eq!(
+            labelled(decide(&s, &policy(), &none()).unwrap()).rule,
+            Rule::ExistingLabel,
+            "{other}"
+        );
+    }
+}
+
 fn engine(request: EngineLabelRequest) -> SpecFacts {
     SpecFacts {
         engine_request: Some(EngineLabelRequest {
