@@ -408,3 +408,31 @@ fn a_broken_docker_record_is_a_one_line_error_naming_it() {
     assert!(world.host.held_by(&id).is_empty());
     assert_eq!(world.fake.calls(), 0);
 }
+
+#[test]
+fn shared_volumes_take_the_configured_sensitivity() {
+    let world = World::new("force");
+    world.host.write_config(&format!(
+        "runtime = {:?}\nselinux = \"force\"\nlevel_prefix = \"s2\"\n",
+        world.fake.path()
+    ));
+    let shared = world.host.path("shared-vol");
+    fs::create_dir_all(&shared).unwrap();
+    let mut spec = runc_spec_template();
+    spec["mounts"].as_array_mut().unwrap().push(json!({
+        "destination": "/shared", "type": "bind", "source": path_str(&shared),
+        "options": ["rbind", "z"],
+    }));
+    let bundle = spec_bundle(&world.host.path("sens"), &spec);
+    let id = world.host.unique_id("sens");
+    world.create(&id, &bundle).expect_success("create");
+    assert!(
+        world.mount_label(&id).contains(":s2:c"),
+        "{}",
+        world.mount_label(&id)
+    );
+    assert_eq!(
+        label(&shared).as_deref(),
+        Some(format!("{FILE_BASE}:s2").as_str())
+    );
+}
