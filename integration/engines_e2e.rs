@@ -10,6 +10,8 @@
 //! harness; label assertions are then left out), `MCSRUN_E2E_SELINUX` (mode given to
 //! mcsrun, default dry-run).
 
+#[path = "engines/apps.rs"]
+mod apps;
 #[path = "engines/checks.rs"]
 mod checks;
 #[path = "engines/command.rs"]

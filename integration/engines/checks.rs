@@ -15,8 +15,8 @@ use std::process::Command;
 use std::time::Duration;
 
 /// containerd namespaces the engines use.
-const DOCKER_NAMESPACE: &str = "moby";
-const CTR_NAMESPACE: &str = "default";
+pub(crate) const DOCKER_NAMESPACE: &str = "moby";
+pub(crate) const CTR_NAMESPACE: &str = "default";
 const CRI_NAMESPACE: &str = "k8s.io";
 /// How long a release may lag behind the engine's command returning.
 const RELEASE_WAIT: Duration = Duration::from_secs(15);
@@ -81,6 +81,14 @@ pub fn all_checks() -> Vec<Check> {
             run: docker_runtime_error,
         },
         Check {
+            name: "docker-runs-nginx-and-postgres",
+            run: crate::apps::docker_runs_nginx_and_postgres,
+        },
+        Check {
+            name: "ctr-runs-nginx-and-postgres",
+            run: crate::apps::ctr_runs_nginx_and_postgres,
+        },
+        Check {
             name: "ctr-run-rm",
             run: ctr_run_rm,
         },
@@ -119,7 +127,7 @@ pub fn all_checks() -> Vec<Check> {
     ]
 }
 
-fn label_outcome(suite: &Suite, note: Option<String>) -> Outcome {
+pub(crate) fn label_outcome(suite: &Suite, note: Option<String>) -> Outcome {
     if suite.runtime_is_mcsrun {
         Outcome::Passed(note)
     } else {
@@ -127,7 +135,7 @@ fn label_outcome(suite: &Suite, note: Option<String>) -> Outcome {
     }
 }
 
-fn ensure(condition: bool, message: impl FnOnce() -> String) -> Result<(), String> {
+pub(crate) fn ensure(condition: bool, message: impl FnOnce() -> String) -> Result<(), String> {
     if condition {
         Ok(())
     } else {
@@ -159,7 +167,7 @@ impl Suite {
     /// `namespace`): exactly one store record, a well-formed level, the dry-run
     /// annotations carrying that level, no real label fields, and a `decide` event.
     /// Returns the record.
-    fn expect_labelled(&self, namespace: &str, id: &str) -> Result<LevelRecord, String> {
+    pub(crate) fn expect_labelled(&self, namespace: &str, id: &str) -> Result<LevelRecord, String> {
         let records = self.records_of(id)?;
         let [record] = records.as_slice() else {
             return Err(format!(
@@ -261,7 +269,7 @@ impl Suite {
     }
 
     /// Asserts that mcsrun logged an `exec` into `id` with the container's process label.
-    fn expect_exec_label(&self, namespace: &str, id: &str) -> Result<(), String> {
+    pub(crate) fn expect_exec_label(&self, namespace: &str, id: &str) -> Result<(), String> {
         let config = observe::bundle_config(&self.engines.layout().bundle(namespace, id))?;
         let want = observe::annotations(&config)
             .get(PROCESS_LABEL_ANNOTATION)
@@ -284,7 +292,7 @@ impl Suite {
         )
     }
 
-    fn docker_expect_output(&self, args: &[&str], want: &str) -> Result<(), String> {
+    pub(crate) fn docker_expect_output(&self, args: &[&str], want: &str) -> Result<(), String> {
         let output = self.engines.docker(args).require_success()?;
         ensure(output.stdout.trim() == want, || {
             format!(
@@ -294,7 +302,7 @@ impl Suite {
         })
     }
 
-    fn docker_container_id(&self, name: &str) -> Result<String, String> {
+    pub(crate) fn docker_container_id(&self, name: &str) -> Result<String, String> {
         let output = self
             .engines
             .docker(["inspect", "--format", "{{.Id}}", name])
@@ -302,7 +310,7 @@ impl Suite {
         Ok(output.stdout.trim().to_owned())
     }
 
-    fn ctr_run_args<'a>(&'a self, extra: &[&'a str]) -> Vec<String> {
+    pub(crate) fn ctr_run_args<'a>(&'a self, extra: &[&'a str]) -> Vec<String> {
         let layout = self.engines.layout();
         let mut args = vec![
             "run".to_owned(),
@@ -334,13 +342,13 @@ impl Suite {
 }
 
 /// Removes docker containers by name when dropped, so a failing check leaves none behind.
-struct DockerCleanup<'a> {
+pub(crate) struct DockerCleanup<'a> {
     suite: &'a Suite,
     names: Vec<String>,
 }
 
 impl<'a> DockerCleanup<'a> {
-    fn new(suite: &'a Suite, names: &[&str]) -> DockerCleanup<'a> {
+    pub(crate) fn new(suite: &'a Suite, names: &[&str]) -> DockerCleanup<'a> {
         let cleanup = DockerCleanup {
             suite,
             names: names.iter().map(|n| (*n).to_owned()).collect(),
@@ -362,13 +370,13 @@ impl Drop for DockerCleanup<'_> {
 }
 
 /// Removes ctr containers (task and container) when dropped.
-struct CtrCleanup<'a> {
+pub(crate) struct CtrCleanup<'a> {
     suite: &'a Suite,
     ids: Vec<String>,
 }
 
 impl<'a> CtrCleanup<'a> {
-    fn new(suite: &'a Suite, ids: &[&str]) -> CtrCleanup<'a> {
+    pub(crate) fn new(suite: &'a Suite, ids: &[&str]) -> CtrCleanup<'a> {
         let cleanup = CtrCleanup {
             suite,
             ids: ids.iter().map(|n| (*n).to_owned()).collect(),
