@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use common::{bind_mount, can_mount, canonical_tempdir, mount_from, MountGuard};
 use fs_label::{
-    locate_rootfs, plan_rootfs, remount_with_context, replace_overlay, MountTable, Plan,
+    locate_rootfs, plan_rootfs, remount_with_context, replace_overlay, MountData, MountTable, Plan,
     RemountPlan, RootfsLabelMode,
 };
 
@@ -46,6 +46,7 @@ fn shown_extra_options(mount_point: &Path) -> String {
     entry
         .super_options_raw
         .iter()
+        .map(|o| o.to_str().expect("text options"))
         .filter(|o| {
             let key = o.split('=').next().unwrap();
             !["rw", "ro", "lowerdir", "upperdir", "workdir"].contains(&key)
@@ -56,6 +57,11 @@ fn shown_extra_options(mount_point: &Path) -> String {
 
 fn selinux_active() -> bool {
     Path::new("/sys/fs/selinux/enforce").exists()
+}
+
+/// The data of a mount whose options are all text.
+fn text(data: &MountData) -> &str {
+    data.data.to_str().expect("text options")
 }
 
 fn remount_plan(plan: Plan) -> RemountPlan {
@@ -89,10 +95,7 @@ fn docker_style_relative_lowerdirs_are_made_absolute() {
         .mount_at(&merged)
         .unwrap()
         .clone();
-    assert_eq!(
-        shown.super_option("lowerdir").as_deref(),
-        Some("l/AAAA:l/BBBB")
-    );
+    assert_eq!(shown.super_option("lowerdir"), Some("l/AAAA:l/BBBB".into()));
 
     let rootfs = locate_rootfs(&driver.join("C"), "merged").unwrap();
     let plan = remount_plan(plan_rootfs(RootfsLabelMode::Auto, &rootfs, LABEL).unwrap());
@@ -100,7 +103,7 @@ fn docker_style_relative_lowerdirs_are_made_absolute() {
     let extra = shown_extra_options(&merged);
     assert!(extra.contains("uuid=on"), "{extra}");
     assert_eq!(
-        plan.data.data,
+        text(&plan.data),
         format!(
             "lowerdir={d}/l/AAAA:{d}/l/BBBB,upperdir={d}/C/diff,workdir={d}/C/work{extra},context=\"{LABEL}\""
         )
@@ -142,7 +145,7 @@ fn docker_long_form_with_relative_upper_and_work() {
     let d = driver.display();
     let extra = shown_extra_options(&merged);
     assert_eq!(
-        plan.data.data,
+        text(&plan.data),
         format!("lowerdir={d}/l/AAAA:{d}/l/BBBB,upperdir={d}/C/diff,workdir={d}/C/work{extra}")
     );
     replace_overlay(&plan).unwrap();
@@ -154,7 +157,10 @@ fn docker_long_form_with_relative_upper_and_work() {
         .mount_at(&merged)
         .unwrap()
         .clone();
-    assert_eq!(again.super_option("upperdir"), Some(format!("{d}/C/diff")));
+    assert_eq!(
+        again.super_option("upperdir"),
+        Some(format!("{d}/C/diff").into())
+    );
 }
 
 /// containerd's overlayfs snapshotter: absolute lowerdirs, rootfs under the bundle.
@@ -188,7 +194,7 @@ fn containerd_style_overlay_is_replaced_in_place() {
     let plan = remount_plan(plan_rootfs(RootfsLabelMode::Auto, &rootfs, LABEL).unwrap());
     let extra = shown_extra_options(&rootfs_path);
     assert_eq!(
-        plan.data.data,
+        text(&plan.data),
         format!(
             "lowerdir={s}/2/fs:{s}/1/fs,upperdir={s}/3/fs,workdir={s}/3/work{extra},context=\"{LABEL}\""
         )
@@ -225,9 +231,9 @@ fn read_only_overlay_is_replaced_read_only_in_auto() {
     // A read-only overlay still needs the label on its files: auto replaces it, and the
     // new mount keeps it read-only.
     let plan = remount_plan(plan_rootfs(RootfsLabelMode::Auto, &rootfs, LABEL).unwrap());
-    assert!(plan.data.data.starts_with(&format!("lowerdir={b}/a:{b}/b")));
-    assert!(plan.data.data.ends_with(&format!(",context=\"{LABEL}\"")));
-    assert!(plan.flags.contains(nix::mount::MsFlags::MS_RELATIME));
+    assert!(text(&plan.data).starts_with(&format!("lowerdir={b}/a:{b}/b")));
+    assert!(text(&plan.data).ends_with(&format!(",context=\"{LABEL}\"")));
+    assert!(plan.flags.contains(rustix::mount::MountFlags::RELATIME));
     remount_with_context(&RemountPlan::for_rootfs(&rootfs, None).unwrap()).unwrap();
     assert_eq!(overlay_count_at(&target), 1);
     assert_eq!(fs::read_to_string(target.join("file")).unwrap(), "a");
@@ -262,11 +268,8 @@ fn options_longer_than_a_page_mount_from_the_common_ancestor() {
     let rootfs = locate_rootfs(&base, "rootfs").unwrap();
     let plan = remount_plan(plan_rootfs(RootfsLabelMode::Auto, &rootfs, LABEL).unwrap());
     assert_eq!(plan.data.cwd.as_deref(), Some(base.as_path()));
-    assert!(plan
-        .data
-        .data
-        .starts_with(&format!("lowerdir={}:", relative[0])));
-    assert!(plan.data.data.ends_with(&format!(",context=\"{LABEL}\"")));
+    assert!(text(&plan.data).starts_with(&format!("lowerdir={}:", relative[0])));
+    assert!(text(&plan.data).ends_with(&format!(",context=\"{LABEL}\"")));
     let unlabelled = RemountPlan::for_rootfs(&rootfs, None).unwrap();
     assert_eq!(unlabelled.data.cwd.as_deref(), Some(base.as_path()));
     let cwd_before = std::env::current_dir().unwrap();
