@@ -6,7 +6,7 @@ mod common;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use common::{bind_mount, can_mount, canonical_tempdir, mount_from, MountGuard};
+use common::{bind_mount, can_mount, canonical_tempdir, exclusive, mount_from, MountGuard};
 use fs_label::{
     locate_rootfs, plan_rootfs, remount_with_context, replace_overlay, MountData, MountTable, Plan,
     RemountPlan, RootfsLabelMode,
@@ -76,6 +76,7 @@ fn docker_style_relative_lowerdirs_are_made_absolute() {
     if !can_mount() {
         return;
     }
+    let _serial = exclusive();
     let (_dir, base) = canonical_tempdir();
     let driver = base.join("overlay2");
     docker_driver(&driver);
@@ -130,6 +131,7 @@ fn docker_long_form_with_relative_upper_and_work() {
     if !can_mount() {
         return;
     }
+    let _serial = exclusive();
     let (_dir, base) = canonical_tempdir();
     let driver = base.join("overlay2");
     docker_driver(&driver);
@@ -169,6 +171,7 @@ fn containerd_style_overlay_is_replaced_in_place() {
     if !can_mount() {
         return;
     }
+    let _serial = exclusive();
     let (_dir, base) = canonical_tempdir();
     let snapshots = base.join("snapshots");
     for (n, file) in [("1", "bin-sh"), ("2", "etc-config")] {
@@ -218,6 +221,7 @@ fn read_only_overlay_is_replaced_read_only_in_auto() {
     if !can_mount() {
         return;
     }
+    let _serial = exclusive();
     let (_dir, base) = canonical_tempdir();
     for layer in ["a", "b", "rootfs"] {
         fs::create_dir_all(base.join(layer)).unwrap();
@@ -247,6 +251,7 @@ fn options_longer_than_a_page_mount_from_the_common_ancestor() {
     if !can_mount() {
         return;
     }
+    let _serial = exclusive();
     let (_dir, base) = canonical_tempdir();
     let layers: Vec<PathBuf> = (0..40).map(|i| base.join(format!("{i:0>90}"))).collect();
     for (i, layer) in layers.iter().enumerate() {
@@ -284,6 +289,7 @@ fn a_second_mount_of_the_same_overlay_stops_the_replacement_and_restores() {
     if !can_mount() {
         return;
     }
+    let _serial = exclusive();
     let (_dir, base) = canonical_tempdir();
     for d in ["low", "up", "work", "rootfs", "elsewhere"] {
         fs::create_dir_all(base.join(d)).unwrap();
@@ -317,6 +323,7 @@ fn a_busy_rootfs_is_not_touched() {
     if !can_mount() {
         return;
     }
+    let _serial = exclusive();
     let (_dir, base) = canonical_tempdir();
     for d in ["low", "up", "work", "rootfs"] {
         fs::create_dir_all(base.join(d)).unwrap();
@@ -345,6 +352,7 @@ fn a_changed_mount_is_not_replaced() {
     if !can_mount() {
         return;
     }
+    let _serial = exclusive();
     let (_dir, base) = canonical_tempdir();
     for d in ["low", "up", "work", "rootfs"] {
         fs::create_dir_all(base.join(d)).unwrap();
@@ -378,6 +386,7 @@ fn labelled_remount_applies_the_label_or_puts_the_overlay_back() {
     if !can_mount() {
         return;
     }
+    let _serial = exclusive();
     let (_dir, base) = canonical_tempdir();
     for d in ["low", "up", "work", "rootfs"] {
         fs::create_dir_all(base.join(d)).unwrap();
@@ -418,6 +427,7 @@ fn a_copy_in_another_mount_namespace_stops_the_replacement() {
     if !can_mount() {
         return;
     }
+    let _serial = exclusive();
     let (_dir, base) = canonical_tempdir();
     for d in ["low", "up", "work", "rootfs"] {
         fs::create_dir_all(base.join(d)).unwrap();

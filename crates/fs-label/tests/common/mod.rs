@@ -5,6 +5,7 @@
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use rustix::mount::UnmountFlags;
 
@@ -15,6 +16,21 @@ pub fn can_mount() -> bool {
         eprintln!("skipped: mounting needs root");
     }
     root
+}
+
+/// Keeps the tests of one binary that mount, unmount or spawn processes from running at
+/// the same time; each holds the guard for its whole run.
+///
+/// Tests of a binary are threads of one process, and two process-wide things leak
+/// between them: a child spawned by one test (mount(8), unshare(1)) holds a copy of the
+/// whole fd table, every descriptor another test has open at that instant included,
+/// until it execs — so a replacement whose umount comes in that window finds its rootfs
+/// busy (the fd `replace_overlay` opens for syncfs, or a file a test just wrote); and
+/// `unshare --mount` copies every mount that exists at that instant into a namespace
+/// where another test's overlay then is "also mounted".
+pub fn exclusive() -> MutexGuard<'static, ()> {
+    static MOUNT_TABLE: Mutex<()> = Mutex::new(());
+    MOUNT_TABLE.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// Unmounts everything stacked on its path when dropped, even after a failed assert.
