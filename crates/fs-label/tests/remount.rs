@@ -6,7 +6,7 @@ mod common;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use common::{bind_mount, can_mount, canonical_tempdir, exclusive, mount_from, MountGuard};
+use common::{bind_mount, canonical_tempdir, exclusive, mount_from, MountGuard};
 use fs_label::{
     locate_rootfs, plan_rootfs, remount_with_context, replace_overlay, MountData, MountTable, Plan,
     RemountPlan, RootfsLabelMode,
@@ -72,10 +72,8 @@ fn remount_plan(plan: Plan) -> RemountPlan {
 }
 
 #[test]
+#[ignore = "root: mounts and replaces an overlay"]
 fn docker_style_relative_lowerdirs_are_made_absolute() {
-    if !can_mount() {
-        return;
-    }
     let _serial = exclusive();
     let (_dir, base) = canonical_tempdir();
     let driver = base.join("overlay2");
@@ -127,10 +125,8 @@ fn docker_style_relative_lowerdirs_are_made_absolute() {
 }
 
 #[test]
+#[ignore = "root: mounts and replaces an overlay"]
 fn docker_long_form_with_relative_upper_and_work() {
-    if !can_mount() {
-        return;
-    }
     let _serial = exclusive();
     let (_dir, base) = canonical_tempdir();
     let driver = base.join("overlay2");
@@ -167,10 +163,8 @@ fn docker_long_form_with_relative_upper_and_work() {
 
 /// containerd's overlayfs snapshotter: absolute lowerdirs, rootfs under the bundle.
 #[test]
+#[ignore = "root: mounts and replaces an overlay"]
 fn containerd_style_overlay_is_replaced_in_place() {
-    if !can_mount() {
-        return;
-    }
     let _serial = exclusive();
     let (_dir, base) = canonical_tempdir();
     let snapshots = base.join("snapshots");
@@ -217,10 +211,8 @@ fn containerd_style_overlay_is_replaced_in_place() {
 }
 
 #[test]
+#[ignore = "root: mounts and replaces an overlay"]
 fn read_only_overlay_is_replaced_read_only_in_auto() {
-    if !can_mount() {
-        return;
-    }
     let _serial = exclusive();
     let (_dir, base) = canonical_tempdir();
     for layer in ["a", "b", "rootfs"] {
@@ -247,10 +239,8 @@ fn read_only_overlay_is_replaced_read_only_in_auto() {
 
 /// Options longer than a page are mounted relative to the layers' common ancestor.
 #[test]
+#[ignore = "root: mounts and replaces an overlay"]
 fn options_longer_than_a_page_mount_from_the_common_ancestor() {
-    if !can_mount() {
-        return;
-    }
     let _serial = exclusive();
     let (_dir, base) = canonical_tempdir();
     let layers: Vec<PathBuf> = (0..40).map(|i| base.join(format!("{i:0>90}"))).collect();
@@ -285,10 +275,8 @@ fn options_longer_than_a_page_mount_from_the_common_ancestor() {
 }
 
 #[test]
+#[ignore = "root: mounts an overlay and binds it elsewhere"]
 fn a_second_mount_of_the_same_overlay_stops_the_replacement_and_restores() {
-    if !can_mount() {
-        return;
-    }
     let _serial = exclusive();
     let (_dir, base) = canonical_tempdir();
     for d in ["low", "up", "work", "rootfs", "elsewhere"] {
@@ -319,10 +307,8 @@ fn a_second_mount_of_the_same_overlay_stops_the_replacement_and_restores() {
 }
 
 #[test]
+#[ignore = "root: mounts and replaces an overlay"]
 fn a_busy_rootfs_is_not_touched() {
-    if !can_mount() {
-        return;
-    }
     let _serial = exclusive();
     let (_dir, base) = canonical_tempdir();
     for d in ["low", "up", "work", "rootfs"] {
@@ -348,10 +334,8 @@ fn a_busy_rootfs_is_not_touched() {
 }
 
 #[test]
+#[ignore = "root: mounts and replaces an overlay"]
 fn a_changed_mount_is_not_replaced() {
-    if !can_mount() {
-        return;
-    }
     let _serial = exclusive();
     let (_dir, base) = canonical_tempdir();
     for d in ["low", "up", "work", "rootfs"] {
@@ -382,10 +366,8 @@ fn a_changed_mount_is_not_replaced() {
 /// With SELinux active the new overlay shows the label in mountinfo; without it the
 /// kernel refuses `context=` (EINVAL) and the unlabelled overlay is put back.
 #[test]
+#[ignore = "root: mounts and replaces an overlay"]
 fn labelled_remount_applies_the_label_or_puts_the_overlay_back() {
-    if !can_mount() {
-        return;
-    }
     let _serial = exclusive();
     let (_dir, base) = canonical_tempdir();
     for d in ["low", "up", "work", "rootfs"] {
@@ -423,10 +405,8 @@ fn labelled_remount_applies_the_label_or_puts_the_overlay_back() {
 /// A private mount namespace made after the rootfs was mounted keeps a copy that our
 /// umount does not reach: the replacement must stop and put the old mount back.
 #[test]
+#[ignore = "root: mounts an overlay and makes a mount namespace"]
 fn a_copy_in_another_mount_namespace_stops_the_replacement() {
-    if !can_mount() {
-        return;
-    }
     let _serial = exclusive();
     let (_dir, base) = canonical_tempdir();
     for d in ["low", "up", "work", "rootfs"] {

@@ -1,4 +1,7 @@
-//! Helpers for the tests that mount real filesystems (they need root).
+//! Helpers for the tests that mount real filesystems or set arbitrary labels. They need
+//! root, so each is marked `#[ignore = "root: …"]`: CI runs as root with
+//! `--include-ignored` and runs them (failing loudly if it cannot), and a developer
+//! without root sees them listed as ignored.
 
 #![allow(dead_code)]
 
@@ -8,15 +11,6 @@ use std::process::Command;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use rustix::mount::UnmountFlags;
-
-/// True when the tests can mount; otherwise they say so and return early.
-pub fn can_mount() -> bool {
-    let root = rustix::process::geteuid().is_root();
-    if !root {
-        eprintln!("skipped: mounting needs root");
-    }
-    root
-}
 
 /// Keeps the tests of one binary that mount, unmount or spawn processes from running at
 /// the same time; each holds the guard for its whole run.
