@@ -185,3 +185,30 @@ fn volumes_get_their_labels_and_lose_their_flags() {
         ]
     );
 }
+
+/// Names are bytes all the way down: entries whose names are not UTF-8 or hold a
+/// space, tab, newline or backslash are labelled like any other, below a root whose own
+/// path is such a name.
+#[test]
+#[ignore = "root: sets arbitrary security.selinux values (CAP_MAC_ADMIN where SELinux is on)"]
+fn names_that_are_not_utf8_are_walked_and_labelled() {
+    use std::ffi::OsStr;
+    use std::os::unix::ffi::OsStrExt;
+    let (_dir, base) = canonical_tempdir();
+    let name = |bytes: &[u8]| OsStr::from_bytes(bytes).to_owned();
+    let root = base.join(name(b"root \xff"));
+    let dir = root.join(name(b"d\tir\n\\\xfe"));
+    fs::create_dir_all(&dir).unwrap();
+    fs::write(dir.join(name(b"f \xc3(")), "x").unwrap();
+    std::os::unix::fs::symlink(name(b"t\xfd"), dir.join(name(b"l\xfc"))).unwrap();
+    let report = relabel_tree(&root, LABEL, &RelabelOptions::default()).unwrap();
+    assert_eq!((report.files_seen, report.files_changed), (4, 4));
+    for path in [
+        root.clone(),
+        dir.clone(),
+        dir.join(name(b"f \xc3(")),
+        dir.join(name(b"l\xfc")),
+    ] {
+        assert_eq!(selinux_xattr(&path), Some(stored(LABEL)), "{path:?}");
+    }
+}
