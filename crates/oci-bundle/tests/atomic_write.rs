@@ -116,7 +116,7 @@ fn full_disk_is_a_clear_error_and_the_original_is_intact() {
         match filler.write(&block) {
             Ok(0) => break,
             Ok(_) => continue,
-            Err(e) if e.raw_os_error() == Some(nix::errno::Errno::ENOSPC as i32) => break,
+            Err(e) if e.raw_os_error() == Some(rustix::io::Errno::NOSPC.raw_os_error()) => break,
             Err(e) => panic!("filling the tmpfs: {e}"),
         }
     }

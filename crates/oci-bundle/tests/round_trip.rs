@@ -303,12 +303,7 @@ fn rewrite_keeps_mode_and_owner() {
     let path = dir.path().join("config.json");
     fs::set_permissions(&path, fs::Permissions::from_mode(0o640)).unwrap();
     let owner = if running_as_root() {
-        nix::unistd::chown(
-            &path,
-            Some(nix::unistd::Uid::from_raw(1234)),
-            Some(nix::unistd::Gid::from_raw(5678)),
-        )
-        .unwrap();
+        std::os::unix::fs::chown(&path, Some(1234), Some(5678)).unwrap();
         (1234, 5678)
     } else {
         let meta = fs::metadata(&path).unwrap();
