@@ -68,17 +68,14 @@ pub fn snapshot(dir: &Path) -> BTreeMap<String, Entry> {
         .collect()
 }
 
-pub fn running_as_root() -> bool {
-    rustix::process::geteuid().is_root()
-}
-
 /// A tmpfs mounted on a fresh temporary directory, unmounted (detached) on drop.
 pub struct Tmpfs {
     dir: TempDir,
 }
 
 impl Tmpfs {
-    /// Mounts a tmpfs of `size` (e.g. `"64k"`). Needs root.
+    /// Mounts a tmpfs of `size` (e.g. `"64k"`). Needs root: tests that use it are
+    /// marked `#[ignore = "root: …"]` (CI runs them as root with `--include-ignored`).
     pub fn mount(size: &str) -> Tmpfs {
         let dir = tempfile::tempdir().expect("tempdir");
         let options = std::ffi::CString::new(format!("size={size},mode=0755")).unwrap();
