@@ -58,6 +58,24 @@ fn shown_extra_options(mount_point: &Path) -> String {
         .collect()
 }
 
+/// An overlay at `base/<at>` on `base/low` (holding `file`, "low"), `base/up` and
+/// `base/work`, mounted the way a runtime's caller mounts one.
+fn low_up_work_overlay(base: &Path, at: &str) -> (PathBuf, MountGuard) {
+    for d in ["low", "up", "work", at] {
+        fs::create_dir_all(base.join(d)).unwrap();
+    }
+    fs::write(base.join("low/file"), "low").unwrap();
+    let target = base.join(at);
+    let b = base.display();
+    let guard = mount_from(
+        base,
+        "overlay",
+        &format!("lowerdir={b}/low,upperdir={b}/up,workdir={b}/work"),
+        &target,
+    );
+    (target, guard)
+}
+
 fn selinux_active() -> bool {
     Path::new("/sys/fs/selinux/enforce").exists()
 }
@@ -282,18 +300,8 @@ fn options_longer_than_a_page_mount_from_the_common_ancestor() {
 fn a_second_mount_of_the_same_overlay_stops_the_replacement_and_restores() {
     let _serial = exclusive();
     let (_dir, base) = canonical_tempdir();
-    for d in ["low", "up", "work", "rootfs", "elsewhere"] {
-        fs::create_dir_all(base.join(d)).unwrap();
-    }
-    fs::write(base.join("low/file"), "low").unwrap();
-    let target = base.join("rootfs");
-    let b = base.display();
-    let _guard = mount_from(
-        &base,
-        "overlay",
-        &format!("lowerdir={b}/low,upperdir={b}/up,workdir={b}/work"),
-        &target,
-    );
+    fs::create_dir_all(base.join("elsewhere")).unwrap();
+    let (target, _guard) = low_up_work_overlay(&base, "rootfs");
     let _bind = bind_mount(&target, &base.join("elsewhere"));
     let rootfs = locate_rootfs(&base, "rootfs").unwrap();
     let plan = RemountPlan::for_rootfs(&rootfs, Some(LABEL)).unwrap();
@@ -314,18 +322,7 @@ fn a_second_mount_of_the_same_overlay_stops_the_replacement_and_restores() {
 fn a_busy_rootfs_is_not_touched() {
     let _serial = exclusive();
     let (_dir, base) = canonical_tempdir();
-    for d in ["low", "up", "work", "rootfs"] {
-        fs::create_dir_all(base.join(d)).unwrap();
-    }
-    fs::write(base.join("low/file"), "low").unwrap();
-    let target = base.join("rootfs");
-    let b = base.display();
-    let _guard: MountGuard = mount_from(
-        &base,
-        "overlay",
-        &format!("lowerdir={b}/low,upperdir={b}/up,workdir={b}/work"),
-        &target,
-    );
+    let (target, _guard) = low_up_work_overlay(&base, "rootfs");
     let held = fs::File::open(target.join("file")).unwrap();
     let rootfs = locate_rootfs(&base, "rootfs").unwrap();
     let plan = RemountPlan::for_rootfs(&rootfs, None).unwrap();
@@ -373,18 +370,7 @@ fn a_changed_mount_is_not_replaced() {
 fn labelled_remount_applies_the_label_or_puts_the_overlay_back() {
     let _serial = exclusive();
     let (_dir, base) = canonical_tempdir();
-    for d in ["low", "up", "work", "rootfs"] {
-        fs::create_dir_all(base.join(d)).unwrap();
-    }
-    fs::write(base.join("low/file"), "low").unwrap();
-    let target = base.join("rootfs");
-    let b = base.display();
-    let _guard = mount_from(
-        &base,
-        "overlay",
-        &format!("lowerdir={b}/low,upperdir={b}/up,workdir={b}/work"),
-        &target,
-    );
+    let (target, _guard) = low_up_work_overlay(&base, "rootfs");
     let rootfs = locate_rootfs(&base, "rootfs").unwrap();
     let plan = remount_plan(plan_rootfs(RootfsLabelMode::Auto, &rootfs, LABEL).unwrap());
     let result = remount_with_context(&plan);
@@ -412,18 +398,7 @@ fn labelled_remount_applies_the_label_or_puts_the_overlay_back() {
 fn a_copy_in_another_mount_namespace_stops_the_replacement() {
     let _serial = exclusive();
     let (_dir, base) = canonical_tempdir();
-    for d in ["low", "up", "work", "rootfs"] {
-        fs::create_dir_all(base.join(d)).unwrap();
-    }
-    fs::write(base.join("low/file"), "low").unwrap();
-    let target = base.join("rootfs");
-    let b = base.display();
-    let _guard = mount_from(
-        &base,
-        "overlay",
-        &format!("lowerdir={b}/low,upperdir={b}/up,workdir={b}/work"),
-        &target,
-    );
+    let (target, _guard) = low_up_work_overlay(&base, "rootfs");
     let mut holder = std::process::Command::new("unshare")
         .args(["--mount", "--propagation", "private", "sleep", "60"])
         .spawn()
@@ -484,18 +459,7 @@ fn a_mount_point_that_is_not_utf8_does_not_stop_locating_and_planning() {
         .windows(b"odd\\040name\\011with\\012newline\\134and\xff".len())
         .any(|w| w == b"odd\\040name\\011with\\012newline\\134and\xff"));
 
-    for d in ["low", "up", "work", "bundle/rootfs"] {
-        fs::create_dir_all(base.join(d)).unwrap();
-    }
-    fs::write(base.join("low/file"), "low").unwrap();
-    let target = base.join("bundle/rootfs");
-    let b = base.display();
-    let _guard = mount_from(
-        &base,
-        "overlay",
-        &format!("lowerdir={b}/low,upperdir={b}/up,workdir={b}/work"),
-        &target,
-    );
+    let (target, _guard) = low_up_work_overlay(&base, "bundle/rootfs");
     let rootfs = locate_rootfs(&base.join("bundle"), "rootfs").unwrap();
     let plan = remount_plan(plan_rootfs(RootfsLabelMode::Auto, &rootfs, LABEL).unwrap());
     eprintln!("plan: {}", plan.describe());

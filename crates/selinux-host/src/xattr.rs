@@ -135,18 +135,6 @@ mod tests {
     }
 
     #[test]
-    fn a_symlink_is_read_and_written_itself() {
-        let dir = tempfile::tempdir().unwrap();
-        let target = dir.path().join("target");
-        let link = dir.path().join("link");
-        fs::write(&target, "x").unwrap();
-        std::os::unix::fs::symlink(&target, &link).unwrap();
-        set(&link, b"u:r:t:s0\0").unwrap();
-        assert_eq!(get(&link).unwrap(), Some(b"u:r:t:s0\0".to_vec()));
-        assert_eq!(get(&target).unwrap(), None);
-    }
-
-    #[test]
     fn kernel_errors_are_returned() {
         let proc_file = Path::new("/proc/self/status");
         assert_eq!(
