@@ -14,6 +14,8 @@
 //! The mapping follows docker 20.10's own rules (see [`docker`]); reading is in
 //! [`read`], the mapping itself is pure.
 
+#![forbid(unsafe_code)]
+
 pub mod docker;
 mod error;
 pub mod label_options;

@@ -7,6 +7,8 @@ use std::io::Read;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::Path;
 
+use rustix::fs::OFlags;
+use rustix::io::Errno;
 use serde::de::DeserializeOwned;
 
 use crate::docker::{ConfigV2, DockerRecord, HostConfig};
@@ -47,14 +49,12 @@ fn read_json<T: DeserializeOwned>(path: &Path) -> Result<Option<T>, RecordError>
     };
     let file = match File::options()
         .read(true)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NONBLOCK)
+        .custom_flags((OFlags::NOFOLLOW | OFlags::CLOEXEC | OFlags::NONBLOCK).bits() as i32)
         .open(path)
     {
         Ok(f) => f,
-        Err(e) if matches!(e.raw_os_error(), Some(libc::ENOENT) | Some(libc::ENOTDIR)) => {
-            return Ok(None)
-        }
-        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
+        Err(e) if matches!(errno_of(&e), Some(Errno::NOENT | Errno::NOTDIR)) => return Ok(None),
+        Err(e) if errno_of(&e) == Some(Errno::LOOP) => {
             return Err(invalid("is a symlink; an engine's record never is".into()))
         }
         Err(source) => {
@@ -71,8 +71,7 @@ fn read_json<T: DeserializeOwned>(path: &Path) -> Result<Option<T>, RecordError>
     if !meta.file_type().is_file() {
         return Err(invalid("is not a regular file".into()));
     }
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    let euid = unsafe { libc::geteuid() };
+    let euid = rustix::process::geteuid().as_raw();
     if meta.uid() != 0 && meta.uid() != euid {
         return Err(invalid(format!(
             "is owned by uid {}, neither root nor the calling user; not an engine's record",
@@ -95,4 +94,8 @@ fn read_json<T: DeserializeOwned>(path: &Path) -> Result<Option<T>, RecordError>
     serde_json::from_slice(&bytes)
         .map(Some)
         .map_err(|e| invalid(format!("not valid JSON: {e}")))
+}
+
+fn errno_of(error: &std::io::Error) -> Option<Errno> {
+    error.raw_os_error().map(Errno::from_raw_os_error)
 }

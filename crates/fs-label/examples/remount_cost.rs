@@ -46,7 +46,7 @@ fn main() {
     let started = Instant::now();
     let found = mounts_of_device_everywhere((0, 0)).expect("scan");
     let scan = started.elapsed();
-    nix::mount::umount2(&target, nix::mount::MntFlags::MNT_DETACH).expect("umount");
+    rustix::mount::unmount(&target, rustix::mount::UnmountFlags::DETACH).expect("umount");
     let processes = fs::read_dir("/proc")
         .expect("/proc")
         .filter(|e| {

@@ -39,5 +39,14 @@ impl FsLabelError {
     }
 }
 
+impl From<mountinfo::Error> for FsLabelError {
+    fn from(error: mountinfo::Error) -> Self {
+        match error {
+            mountinfo::Error::Read { path, source } => FsLabelError::Io { path, source },
+            mountinfo::Error::Malformed { line, why } => FsLabelError::MountInfo { line, why },
+        }
+    }
+}
+
 /// Shorthand for this crate's results.
 pub type Result<T, E = FsLabelError> = std::result::Result<T, E>;

@@ -11,9 +11,15 @@
 //! Labels are full contexts given as text (`system_u:object_r:container_file_t:s0:c1,c2`).
 //! Every action can be described without being done (`describe()`), and every action
 //! reports how long it took.
+//!
+//! Paths are bytes throughout: the mount table comes from the `mountinfo` crate, file
+//! labels are read and written through `selinux_host::xattr`, and every syscall goes
+//! through rustix. The one `unsafe` block left is the `unshare(CLONE_FS)` of the thread
+//! that mounts from another directory (see `remount`).
+
+#![deny(unsafe_code)]
 
 mod error;
-pub mod mountinfo;
 pub mod overlay_options;
 pub mod plan;
 pub mod relabel;
@@ -25,7 +31,8 @@ pub use error::{FsLabelError, Result};
 pub use mountinfo::{MountEntry, MountTable};
 pub use overlay_options::{MountData, OverlayOptions};
 pub use plan::{plan_rootfs, Plan, RemountPlan, RootfsLabelMode};
-pub use relabel::{read_label, relabel_tree, RelabelOptions, RelabelReport, SELINUX_XATTR};
+pub use relabel::{read_label, relabel_tree, RelabelOptions, RelabelReport};
 pub use remount::{remount_with_context, replace_overlay, RemountReport};
 pub use rootfs::{locate_rootfs, rootfs_path, RootfsInfo};
+pub use selinux_host::xattr::SELINUX_XATTR;
 pub use volumes::{plan_volumes, SpecMount, VolumePlan, VolumeRelabel, VolumeSharing};

@@ -11,15 +11,19 @@
 //! - Kernels before 6.5 store `lowerdir` as typed, so a `:` inside a path shows as the
 //!   overlay escape `\:` (octal-escaped `\134:`); 6.5+ shows it as `\072`. Both decode here.
 //!   A literal backslash in a layer path is not supported.
+//! - Layer paths are bytes: a space, a tab or a byte that is not UTF-8 in a layer's name
+//!   is read back from mountinfo and written into the new mount's data exactly.
 //! - `mount(2)` copies at most one page of data: longer option strings fail. Then the
 //!   data is made relative to the layers' common ancestor and the mount is done from
 //!   there ([`MountData::cwd`]), as docker does.
 //! - Security options (`context`, `fscontext`, `defcontext`, `rootcontext`, `seclabel`)
 //!   and `rw`/`ro` are not overlay options and are never copied; `ro` becomes a mount flag.
 
+use std::ffi::OsString;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Component, Path, PathBuf};
 
-use crate::mountinfo::{split_option, unescape_octal};
+use mountinfo::{split_option, unescape};
 
 /// Superblock options that are not passed on when an overlay is mounted anew.
 const NOT_COPIED: &[&str] = &[
@@ -43,13 +47,14 @@ pub struct OverlayOptions {
     pub work: Option<PathBuf>,
     /// Other overlay options, decoded (`index=off`, `redirect_dir=on`, `uuid=on`,
     /// `userxattr`, `metacopy=on`, `xino=off`, `volatile`, ...), in mountinfo order.
-    pub other: Vec<String>,
+    pub other: Vec<OsString>,
 }
 
 /// The data argument for `mount(2)` and the directory it must be passed from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MountData {
-    pub data: String,
+    /// The option string, as bytes: layer paths need not be UTF-8.
+    pub data: OsString,
     /// `Some(dir)` when the layer paths are relative to `dir` (option string too long
     /// in absolute form).
     pub cwd: Option<PathBuf>,
@@ -57,7 +62,7 @@ pub struct MountData {
 
 impl OverlayOptions {
     /// Reads the overlay options from a mountinfo super-options field (still escaped).
-    pub fn from_super_options(raw_options: &[String]) -> Result<OverlayOptions, String> {
+    pub fn from_super_options(raw_options: &[OsString]) -> Result<OverlayOptions, String> {
         let mut options = OverlayOptions {
             lower: Vec::new(),
             data_lower: Vec::new(),
@@ -66,26 +71,29 @@ impl OverlayOptions {
             other: Vec::new(),
         };
         let mut saw_lower = false;
+        let path = |bytes: Vec<u8>| PathBuf::from(OsString::from_vec(bytes));
         for raw in raw_options {
-            let (key, value) = split_option(raw);
+            let (key, value) = split_option(raw.as_bytes());
             match (key, value) {
-                ("lowerdir", Some(v)) => {
+                (b"lowerdir", Some(v)) => {
                     saw_lower = true;
                     let mut in_data_layers = false;
-                    for segment in split_lowerdir(v) {
+                    for segment in split_layers(v, true) {
                         if segment.is_empty() {
                             in_data_layers = true;
                         } else if in_data_layers {
-                            options.data_lower.push(PathBuf::from(segment));
+                            options.data_lower.push(path(segment));
                         } else {
-                            options.lower.push(PathBuf::from(segment));
+                            options.lower.push(path(segment));
                         }
                     }
                 }
-                ("upperdir", Some(v)) => options.upper = Some(PathBuf::from(unescape_octal(v))),
-                ("workdir", Some(v)) => options.work = Some(PathBuf::from(unescape_octal(v))),
-                (k, _) if NOT_COPIED.contains(&k) => {}
-                _ => options.other.push(unescape_octal(raw)),
+                (b"upperdir", Some(v)) => options.upper = Some(path(layer_path(v))),
+                (b"workdir", Some(v)) => options.work = Some(path(layer_path(v))),
+                (k, _) if NOT_COPIED.iter().any(|n| n.as_bytes() == k) => {}
+                _ => options
+                    .other
+                    .push(OsString::from_vec(unescape(raw.as_bytes()))),
             }
         }
         if !saw_lower || options.lower.is_empty() {
@@ -148,7 +156,7 @@ impl OverlayOptions {
         let absolute = self.render(Path::new("/"), label, false);
         if absolute.len() < limit {
             return Ok(MountData {
-                data: absolute,
+                data: OsString::from_vec(absolute),
                 cwd: None,
             });
         }
@@ -156,7 +164,7 @@ impl OverlayOptions {
         let relative = self.render(&base, label, true);
         if relative.len() < limit {
             return Ok(MountData {
-                data: relative,
+                data: OsString::from_vec(relative),
                 cwd: Some(base),
             });
         }
@@ -169,37 +177,38 @@ impl OverlayOptions {
         ))
     }
 
-    fn render(&self, base: &Path, label: Option<&str>, relative: bool) -> String {
+    fn render(&self, base: &Path, label: Option<&str>, relative: bool) -> Vec<u8> {
         let show = |p: &PathBuf| {
             let shown = if relative {
                 p.strip_prefix(base).unwrap_or(p)
             } else {
                 p.as_path()
             };
-            let text = shown.to_string_lossy();
-            if text.is_empty() {
-                ".".to_string()
+            let bytes = shown.as_os_str().as_bytes();
+            if bytes.is_empty() {
+                b".".to_vec()
             } else {
-                escape_layer_path(&text)
+                escape_layer_path(bytes)
             }
         };
-        let mut lowerdir: Vec<String> = self.lower.iter().map(show).collect();
+        let option = |key: &str, value: &[u8]| [key.as_bytes(), b"=", value].concat();
+        let mut lowerdir: Vec<Vec<u8>> = self.lower.iter().map(show).collect();
         if !self.data_lower.is_empty() {
-            lowerdir.push(String::new());
+            lowerdir.push(Vec::new());
             lowerdir.extend(self.data_lower.iter().map(show));
         }
-        let mut parts = vec![format!("lowerdir={}", lowerdir.join(":"))];
+        let mut parts = vec![option("lowerdir", &lowerdir.join(&b':'))];
         if let Some(upper) = &self.upper {
-            parts.push(format!("upperdir={}", show(upper)));
+            parts.push(option("upperdir", &show(upper)));
         }
         if let Some(work) = &self.work {
-            parts.push(format!("workdir={}", show(work)));
+            parts.push(option("workdir", &show(work)));
         }
-        parts.extend(self.other.iter().cloned());
+        parts.extend(self.other.iter().map(|o| o.as_bytes().to_vec()));
         if let Some(label) = label {
-            parts.push(format!("context=\"{label}\""));
+            parts.push(format!("context=\"{label}\"").into_bytes());
         }
-        parts.join(",")
+        parts.join(&b',')
     }
 }
 
@@ -223,42 +232,50 @@ pub(crate) fn check_label_for_mount(label: &str) -> Result<(), String> {
 /// Splits a raw (octal-escaped) lowerdir value on its `:` separators. A `:` right
 /// after an escaped backslash (`\134:`, pre-6.5 kernels) belongs to the path; a `:`
 /// in a path shown by 6.5+ is `\072` and never splits. Empty segments mark `::`.
-fn split_lowerdir(raw: &str) -> Vec<String> {
-    const ESCAPED_BACKSLASH: &str = "\\134";
+/// With `split` false the whole value is one path (upperdir, workdir): the kernel shows
+/// those as typed too, so overlay's escapes (`\,`, `\:`, `\\`, shown `\134,` ...) are
+/// undone the same way.
+fn split_layers(raw: &[u8], split: bool) -> Vec<Vec<u8>> {
+    const ESCAPED_BACKSLASH: &[u8] = b"\\134";
     let mut segments = Vec::new();
-    let mut current = String::new();
+    let mut current = Vec::new();
     let mut rest = raw;
-    while let Some(c) = rest.chars().next() {
+    while let Some(&byte) = rest.first() {
         if let Some(after) = rest.strip_prefix(ESCAPED_BACKSLASH) {
-            // Overlay escape: the next character is literal.
-            match after.chars().next() {
-                Some(next) => {
+            // Overlay escape: the next byte is literal.
+            match after.first() {
+                Some(&next) => {
                     current.push(next);
-                    rest = &after[next.len_utf8()..];
+                    rest = &after[1..];
                 }
                 None => rest = after,
             }
             continue;
         }
-        if c == ':' {
-            segments.push(unescape_octal(&std::mem::take(&mut current)));
+        if split && byte == b':' {
+            segments.push(unescape(&std::mem::take(&mut current)));
         } else {
-            current.push(c);
+            current.push(byte);
         }
-        rest = &rest[c.len_utf8()..];
+        rest = &rest[1..];
     }
-    segments.push(unescape_octal(&current));
+    segments.push(unescape(&current));
     segments
 }
 
+/// An upperdir or workdir value decoded (see [`split_layers`]).
+fn layer_path(raw: &[u8]) -> Vec<u8> {
+    split_layers(raw, false).pop().unwrap_or_default()
+}
+
 /// Escapes the characters overlay's option parser treats specially.
-fn escape_layer_path(path: &str) -> String {
-    let mut out = String::with_capacity(path.len());
-    for c in path.chars() {
-        if matches!(c, '\\' | ':' | ',') {
-            out.push('\\');
+fn escape_layer_path(path: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(path.len());
+    for &byte in path {
+        if matches!(byte, b'\\' | b':' | b',') {
+            out.push(b'\\');
         }
-        out.push(c);
+        out.push(byte);
     }
     out
 }
@@ -309,21 +326,20 @@ pub fn find_relative_base(options: &OverlayOptions, mount_point: &Path) -> Optio
 
 /// The page size, the limit of `mount(2)` data.
 pub fn page_size() -> usize {
-    // SAFETY: sysconf has no memory-safety preconditions.
-    let size = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
-    if size > 0 {
-        size as usize
-    } else {
-        4096
-    }
+    rustix::param::page_size()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn raw(options: &str) -> Vec<String> {
-        options.split(',').map(str::to_string).collect()
+    fn raw(options: &str) -> Vec<OsString> {
+        options.split(',').map(OsString::from).collect()
+    }
+
+    /// The data of a mount whose options are all text.
+    fn text(data: &MountData) -> &str {
+        data.data.to_str().expect("UTF-8 options")
     }
 
     const LABEL: &str = "system_u:object_r:container_file_t:s0:c1,c2";
@@ -400,6 +416,22 @@ mod tests {
         );
     }
 
+    /// The kernel keeps upperdir/workdir as typed, overlay escapes included, and shows
+    /// them through seq_escape (measured on 6.18): typed `u\,p` shows `u\134\054p`.
+    #[test]
+    fn upper_and_work_undo_overlay_escapes_as_the_kernel_shows_them() {
+        let options = OverlayOptions::from_super_options(&raw(
+            "lowerdir=/l,upperdir=/t/u\\134\\054p,workdir=/t/w\\134\\134k\\134:x",
+        ))
+        .unwrap();
+        assert_eq!(options.upper.as_deref(), Some(Path::new("/t/u,p")));
+        assert_eq!(options.work.as_deref(), Some(Path::new("/t/w\\k:x")));
+        assert_eq!(
+            text(&options.mount_data(None, 4096).unwrap()),
+            "lowerdir=/l,upperdir=/t/u\\,p,workdir=/t/w\\\\k\\:x"
+        );
+    }
+
     #[test]
     fn data_only_layers_keep_their_double_colon() {
         let options = OverlayOptions::from_super_options(&raw(
@@ -420,7 +452,7 @@ mod tests {
             .map(|i| format!("/var/lib/docker/overlay2/{i:064}/diff"))
             .collect();
         let options = OverlayOptions::from_super_options(&[
-            format!("lowerdir={}", lower.join(":")),
+            format!("lowerdir={}", lower.join(":")).into(),
             "upperdir=/var/lib/docker/overlay2/top/diff".into(),
             "workdir=/var/lib/docker/overlay2/top/work".into(),
         ])
@@ -430,9 +462,8 @@ mod tests {
             data.cwd.as_deref(),
             Some(Path::new("/var/lib/docker/overlay2"))
         );
-        assert!(data.data.starts_with(&format!("lowerdir={:064}/diff:", 0)));
-        assert!(data
-            .data
+        assert!(text(&data).starts_with(&format!("lowerdir={:064}/diff:", 0)));
+        assert!(text(&data)
             .ends_with(",upperdir=top/diff,workdir=top/work,context=\"system_u:object_r:container_file_t:s0:c1,c2\""));
         assert!(data.data.len() < 4096);
         let err = options.mount_data(Some(LABEL), 1000).unwrap_err();
@@ -460,8 +491,8 @@ mod tests {
         }
         let upper_absolute = OverlayOptions::from_super_options(&[
             "lowerdir=l/AAAA:l/BBBB".into(),
-            format!("upperdir={}/x/diff", driver.display()),
-            format!("workdir={}/x/work", driver.display()),
+            format!("upperdir={}/x/diff", driver.display()).into(),
+            format!("workdir={}/x/work", driver.display()).into(),
         ])
         .unwrap();
         assert_eq!(
@@ -488,12 +519,54 @@ mod tests {
         fn layer_paths_survive_escape_and_split(names in proptest::collection::vec("[a-z:, ]{1,8}", 1..5)) {
             let paths: Vec<PathBuf> = names.iter().map(|n| PathBuf::from(format!("/{n}"))).collect();
             let options = OverlayOptions { lower: paths.clone(), data_lower: vec![], upper: None, work: None, other: vec![] };
-            let data = options.mount_data(None, 1 << 20).unwrap().data;
+            let data = options.mount_data(None, 1 << 20).unwrap();
             // Show the rendered value the way a pre-6.5 kernel shows it in mountinfo.
-            let shown = data.strip_prefix("lowerdir=").unwrap()
+            let shown = text(&data).strip_prefix("lowerdir=").unwrap()
                 .replace('\\', "\\134").replace(' ', "\\040").replace(',', "\\054");
-            let back = OverlayOptions::from_super_options(&[format!("lowerdir={shown}")]).unwrap();
+            let back = OverlayOptions::from_super_options(&[format!("lowerdir={shown}").into()]).unwrap();
             proptest::prop_assert_eq!(back.lower, paths);
+        }
+
+        /// Layer names of any bytes but NUL and `/`, shown the way the kernel shows them
+        /// (seq_escape of `, \t\n\\`; other bytes, UTF-8 or not, as they are), come back
+        /// exactly, and the data for the new mount carries them exactly.
+        #[test]
+        fn layer_paths_of_any_bytes_survive(names in proptest::collection::vec(
+            proptest::collection::vec(proptest::prop_oneof![
+                proptest::strategy::Just(b' '), proptest::strategy::Just(b'\t'),
+                proptest::strategy::Just(b'\n'), proptest::strategy::Just(b'\\'),
+                proptest::strategy::Just(b':'), proptest::strategy::Just(b','),
+                b'a'..=b'z', 0x80u8..=0xff,
+            ], 1..8), 1..4)) {
+            let paths: Vec<PathBuf> = names.iter()
+                .map(|n| PathBuf::from(OsString::from_vec([b"/".as_slice(), n].concat())))
+                .collect();
+            let options = OverlayOptions {
+                lower: paths.clone(), data_lower: vec![], upper: Some(paths[0].clone()),
+                work: Some(paths[0].join("w")), other: vec![],
+            };
+            let data = options.mount_data(None, 1 << 20).unwrap().data;
+            // The kernel splits the data on commas that no backslash escapes and shows
+            // each option's value through seq_escape (`\`, `,`, space, tab, newline).
+            let mut raw = vec![Vec::new()];
+            let mut escaped = false;
+            for &b in data.as_bytes() {
+                let option = raw.last_mut().unwrap();
+                match b {
+                    b',' if !escaped => raw.push(Vec::new()),
+                    b'\\' | b',' | b' ' | b'\t' | b'\n' => {
+                        option.extend(format!("\\{b:03o}").bytes())
+                    }
+                    _ => option.push(b),
+                }
+                escaped = b == b'\\' && !escaped;
+            }
+            let raw: Vec<OsString> = raw.into_iter().map(OsString::from_vec).collect();
+            let back = OverlayOptions::from_super_options(&raw).unwrap();
+            proptest::prop_assert_eq!(&back.lower, &paths);
+            proptest::prop_assert_eq!(&back.upper, &options.upper);
+            proptest::prop_assert_eq!(&back.work, &options.work);
+            proptest::prop_assert_eq!(back.mount_data(None, 1 << 20).unwrap().data, data);
         }
     }
 }

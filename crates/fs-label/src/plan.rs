@@ -22,12 +22,12 @@ use std::fmt;
 use std::path::PathBuf;
 use std::str::FromStr;
 
-use nix::mount::MsFlags;
+use rustix::mount::MountFlags;
 
 use crate::error::{FsLabelError, Result};
-use crate::mountinfo::MountEntry;
 use crate::overlay_options::{check_label_for_mount, page_size, MountData, OverlayOptions};
 use crate::rootfs::RootfsInfo;
+use crate::MountEntry;
 
 /// The `rootfs_label` setting.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -73,7 +73,7 @@ pub struct RemountPlan {
     /// Its layers, all paths absolute.
     pub layers: OverlayOptions,
     /// Per-mount flags carried over (`ro`, `nosuid`, `nodev`, `noexec`, atime).
-    pub flags: MsFlags,
+    pub flags: MountFlags,
     /// The label written as `context=`; `None` replaces the mount with the same options.
     pub label: Option<String>,
     /// Data of the new mount.
@@ -120,7 +120,7 @@ impl RemountPlan {
                     } else {
                         "a directory"
                     },
-                    rootfs.fs_type(),
+                    rootfs.fs_type().to_string_lossy(),
                     rootfs.mount.mount_point.display()
                 ),
             }),
@@ -138,7 +138,7 @@ impl RemountPlan {
                 Some(label) => format!(" with context={label}"),
                 None => String::new(),
             },
-            self.data.data,
+            self.data.data.to_string_lossy(),
             match &self.data.cwd {
                 Some(dir) => format!(" (from {})", dir.display()),
                 None => String::new(),
@@ -147,22 +147,22 @@ impl RemountPlan {
     }
 }
 
-/// `MsFlags` for the per-mount options of a mountinfo line.
-pub fn mount_flags(mount_options: &[String]) -> MsFlags {
-    let mut flags = MsFlags::empty();
+/// `mount(2)` flags for the per-mount options of a mountinfo line.
+pub fn mount_flags(mount_options: &[String]) -> MountFlags {
+    let mut flags = MountFlags::empty();
     for option in mount_options {
         flags |= match option.as_str() {
-            "ro" => MsFlags::MS_RDONLY,
-            "nosuid" => MsFlags::MS_NOSUID,
-            "nodev" => MsFlags::MS_NODEV,
-            "noexec" => MsFlags::MS_NOEXEC,
-            "noatime" => MsFlags::MS_NOATIME,
-            "nodiratime" => MsFlags::MS_NODIRATIME,
-            "relatime" => MsFlags::MS_RELATIME,
-            "strictatime" => MsFlags::MS_STRICTATIME,
-            "sync" => MsFlags::MS_SYNCHRONOUS,
-            "dirsync" => MsFlags::MS_DIRSYNC,
-            _ => MsFlags::empty(),
+            "ro" => MountFlags::RDONLY,
+            "nosuid" => MountFlags::NOSUID,
+            "nodev" => MountFlags::NODEV,
+            "noexec" => MountFlags::NOEXEC,
+            "noatime" => MountFlags::NOATIME,
+            "nodiratime" => MountFlags::NODIRATIME,
+            "relatime" => MountFlags::RELATIME,
+            "strictatime" => MountFlags::STRICTATIME,
+            "sync" => MountFlags::SYNCHRONOUS,
+            "dirsync" => MountFlags::DIRSYNC,
+            _ => MountFlags::empty(),
         };
     }
     flags
@@ -276,7 +276,7 @@ pub fn plan_rootfs(mode: RootfsLabelMode, rootfs: &RootfsInfo, label: &str) -> R
             reason,
         })
     };
-    let fs_type = rootfs.fs_type();
+    let fs_type = rootfs.fs_type().to_string_lossy();
     match mode {
         RootfsLabelMode::None => unreachable!("handled above"),
         RootfsLabelMode::Remount => remount("rootfs_label = remount".into()),
@@ -336,14 +336,14 @@ pub fn plan_rootfs(mode: RootfsLabelMode, rootfs: &RootfsInfo, label: &str) -> R
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::mountinfo::MountTable;
+    use crate::MountTable;
     use std::path::Path;
 
     const LABEL: &str = "system_u:object_r:container_file_t:s0:c5,c6";
     const ROOT: &str = "27 1 254:0 / / rw,relatime shared:1 - ext4 /dev/vda rw\n";
 
     fn info(lines: &str, path: &str) -> RootfsInfo {
-        let table = MountTable::parse(&format!("{ROOT}{lines}")).unwrap();
+        let table = MountTable::parse(format!("{ROOT}{lines}").as_bytes()).unwrap();
         RootfsInfo::from_table(Path::new(path), &table).unwrap()
     }
 
@@ -433,9 +433,9 @@ mod tests {
         else {
             panic!("expected a remount");
         };
-        assert!(plan.flags.contains(MsFlags::MS_RDONLY));
+        assert!(plan.flags.contains(MountFlags::RDONLY));
         // A plain directory inside a host overlay (mcsrun inside a container).
-        let table = MountTable::parse(host_overlay).unwrap();
+        let table = MountTable::parse(host_overlay.as_bytes()).unwrap();
         let rootfs = RootfsInfo::from_table(Path::new("/b/rootfs"), &table).unwrap();
         assert_eq!(
             plan_rootfs(Auto, &rootfs, LABEL).unwrap().strategy(),
@@ -479,11 +479,11 @@ mod tests {
         assert_eq!(plan.device, (0, 39));
         assert_eq!(
             plan.flags,
-            MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_RELATIME
+            MountFlags::NOSUID | MountFlags::NODEV | MountFlags::RELATIME
         );
         assert_eq!(
-            plan.data.data,
-            format!("lowerdir=/s/1:/s/2,upperdir=/s/3/fs,workdir=/s/3/work,index=off,context=\"{LABEL}\"")
+            plan.data.data.to_str(),
+            Some(format!("lowerdir=/s/1:/s/2,upperdir=/s/3/fs,workdir=/s/3/work,index=off,context=\"{LABEL}\"").as_str())
         );
         assert_eq!(
             plan.restore_data.data,

@@ -9,23 +9,26 @@
 //!   neither labelled nor entered.
 //! - Writes only where the label differs. libselinux's `lsetfilecon` stores the context
 //!   with its terminating NUL and `lgetfilecon` strips it; this module writes the NUL
-//!   too and compares with one trailing NUL removed, so labels written by either match.
+//!   too and compares with one trailing NUL removed, so labels written by either match
+//!   (the rule lives in `selinux_host::xattr`, which does every read and write).
+//! - Names are bytes: a path is never converted to text on the way.
 //! - Work is shared by several threads (a LIFO stack of directories, so the number of
 //!   directory fds held open stays near depth × threads).
 
-use std::ffi::{CStr, CString};
+use std::ffi::{CStr, CString, OsStr, OsString};
 use std::io;
-use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
-use std::os::unix::ffi::OsStrExt;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::error::{FsLabelError, Result};
+use rustix::fs::{AtFlags, Dir, FileType, Mode, OFlags, Stat, CWD};
+use rustix::io::Errno;
+use selinux_host::xattr;
 
-/// The xattr that holds a file's SELinux context.
-pub const SELINUX_XATTR: &str = "security.selinux";
+use crate::error::{FsLabelError, Result};
 
 /// How to walk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -57,9 +60,7 @@ pub fn relabel_tree(root: &Path, label: &str, options: &RelabelOptions) -> Resul
     Walker::new(root, label, options)?
         .run()
         .map_err(|e| match e {
-            FsLabelError::Io { path, source }
-                if source.raw_os_error() == Some(libc::EOPNOTSUPP) =>
-            {
+            FsLabelError::Io { path, source } if is(&source, Errno::OPNOTSUPP) => {
                 FsLabelError::LabelsUnsupported { path }
             }
             other => other,
@@ -69,21 +70,20 @@ pub fn relabel_tree(root: &Path, label: &str, options: &RelabelOptions) -> Resul
 /// The context stored on `path` itself (a symlink is not followed); `None` when it has
 /// none or its filesystem keeps no labels.
 pub fn read_label(path: &Path) -> Result<Option<String>> {
-    let c_path = cstring(path.as_os_str().as_bytes())?;
-    let xattr = CString::new(SELINUX_XATTR).expect("constant has no NUL");
-    let value = read_xattr(|buf, len| {
-        // SAFETY: buf/len describe a writable buffer; both strings are NUL-terminated.
-        unsafe { libc::lgetxattr(c_path.as_ptr(), xattr.as_ptr(), buf, len) }
-    });
-    match value {
+    cstring(path.as_os_str().as_bytes())?;
+    match xattr::get(path) {
         Ok(Some(bytes)) => {
             let bytes = bytes.strip_suffix(&[0]).unwrap_or(&bytes);
             Ok(Some(String::from_utf8_lossy(bytes).into_owned()))
         }
         Ok(None) => Ok(None),
-        Err(e) if e.raw_os_error() == Some(libc::EOPNOTSUPP) => Ok(None),
+        Err(e) if is(&e, Errno::OPNOTSUPP) => Ok(None),
         Err(e) => Err(FsLabelError::io(path, e)),
     }
+}
+
+fn is(error: &io::Error, errno: Errno) -> bool {
+    error.raw_os_error() == Some(errno.raw_os_error())
 }
 
 /// A directory waiting to be read: its parent's fd and its name there.
@@ -101,8 +101,8 @@ struct Queue {
 
 struct Walker {
     root: PathBuf,
+    /// The label as stored: its text and the terminating NUL.
     value: Vec<u8>,
-    xattr: CString,
     dry_run: bool,
     threads: usize,
     device: u64,
@@ -126,12 +126,9 @@ impl Walker {
             0 => std::thread::available_parallelism().map_or(2, |n| n.get().min(8)),
             n => n,
         };
-        let mut value = label.as_bytes().to_vec();
-        value.push(0);
         Ok(Walker {
             root: root.to_path_buf(),
-            value,
-            xattr: CString::new(SELINUX_XATTR).expect("constant has no NUL"),
+            value: xattr::stored_value(label),
             dry_run: options.dry_run,
             threads,
             device: std::os::unix::fs::MetadataExt::dev(&metadata),
@@ -158,7 +155,7 @@ impl Walker {
                 Some(parent) => parent,
                 None => Path::new("/"),
             };
-            let parent = open_dir_at(None, &cstring(root_parent.as_os_str().as_bytes())?, false)
+            let parent = open_dir_at(CWD, &cstring(root_parent.as_os_str().as_bytes())?, false)
                 .map_err(|e| FsLabelError::io(root_parent, e))?;
             let name = match self.root.file_name() {
                 Some(name) => cstring(name.as_bytes())?,
@@ -183,9 +180,9 @@ impl Walker {
             }
         } else {
             self.seen.fetch_add(1, Ordering::Relaxed);
-            let path = cstring(self.root.as_os_str().as_bytes())?;
+            cstring(self.root.as_os_str().as_bytes())?;
             if self
-                .label_path(&path)
+                .label_path(&self.root)
                 .map_err(|e| FsLabelError::io(&self.root, e))?
             {
                 self.changed.fetch_add(1, Ordering::Relaxed);
@@ -237,46 +234,38 @@ impl Walker {
     /// Labels one directory and its non-directory entries; returns its subdirectories.
     fn process_dir(&self, job: &DirJob) -> Result<Vec<DirJob>> {
         let io_error = |path: &Path, e: io::Error| FsLabelError::io(path, e);
-        let dir = match open_dir_at(Some(job.parent.as_raw_fd()), &job.name, true) {
+        let dir = match open_dir_at(job.parent.as_fd(), &job.name, true) {
             Ok(dir) => dir,
             // Gone, or no longer a directory (then it was labelled as what it is now by
             // nobody: it is not ours to follow).
-            Err(e)
-                if matches!(
-                    e.raw_os_error(),
-                    Some(libc::ENOENT | libc::ENOTDIR | libc::ELOOP)
-                ) =>
-            {
+            Err(e) if is(&e, Errno::NOENT) || is(&e, Errno::NOTDIR) || is(&e, Errno::LOOP) => {
                 return Ok(Vec::new())
             }
             Err(e) => return Err(io_error(&job.path, e)),
         };
-        let stat = fstat(dir.as_raw_fd()).map_err(|e| io_error(&job.path, e))?;
-        if stat.st_dev != self.device {
+        let stat = rustix::fs::fstat(&dir).map_err(|e| io_error(&job.path, e.into()))?;
+        if device_of(&stat) != self.device {
             self.skipped.fetch_add(1, Ordering::Relaxed);
             return Ok(Vec::new());
         }
         self.seen.fetch_add(1, Ordering::Relaxed);
-        if self
-            .label_fd(dir.as_raw_fd())
-            .map_err(|e| io_error(&job.path, e))?
-        {
+        if self.label_fd(&dir).map_err(|e| io_error(&job.path, e))? {
             self.changed.fetch_add(1, Ordering::Relaxed);
         }
         let dir = Arc::new(dir);
         let mut children = Vec::new();
-        for name in read_dir_names(dir.as_raw_fd()).map_err(|e| io_error(&job.path, e))? {
-            let child_path = job.path.join(std::ffi::OsStr::from_bytes(name.to_bytes()));
-            let stat = match fstatat_nofollow(dir.as_raw_fd(), &name) {
+        for name in read_dir_names(&dir).map_err(|e| io_error(&job.path, e))? {
+            let child_path = job.path.join(OsStr::from_bytes(name.to_bytes()));
+            let stat = match rustix::fs::statat(&*dir, &*name, AtFlags::SYMLINK_NOFOLLOW) {
                 Ok(stat) => stat,
-                Err(e) if e.raw_os_error() == Some(libc::ENOENT) => continue,
-                Err(e) => return Err(io_error(&child_path, e)),
+                Err(Errno::NOENT) => continue,
+                Err(e) => return Err(io_error(&child_path, e.into())),
             };
-            if stat.st_dev != self.device {
+            if device_of(&stat) != self.device {
                 self.skipped.fetch_add(1, Ordering::Relaxed);
                 continue;
             }
-            if stat.st_mode & libc::S_IFMT == libc::S_IFDIR {
+            if FileType::from_raw_mode(stat.st_mode) == FileType::Directory {
                 children.push(DirJob {
                     parent: Arc::clone(&dir),
                     name,
@@ -285,13 +274,13 @@ impl Walker {
                 continue;
             }
             self.seen.fetch_add(1, Ordering::Relaxed);
-            let via_parent = proc_fd_path(dir.as_raw_fd(), &name)?;
+            let via_parent = proc_fd_path(dir.as_fd(), &name);
             match self.label_path(&via_parent) {
                 Ok(true) => {
                     self.changed.fetch_add(1, Ordering::Relaxed);
                 }
                 Ok(false) => {}
-                Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {}
+                Err(e) if is(&e, Errno::NOENT) => {}
                 Err(e) => return Err(io_error(&child_path, e)),
             }
         }
@@ -300,133 +289,63 @@ impl Walker {
 
     /// Sets the label on an open fd where it differs; true when it was (or would be)
     /// written.
-    fn label_fd(&self, fd: RawFd) -> io::Result<bool> {
-        let current = read_xattr(|buf, len| {
-            // SAFETY: buf/len describe a writable buffer; fd is open.
-            unsafe { libc::fgetxattr(fd, self.xattr.as_ptr(), buf, len) }
-        })?;
-        if self.matches(current.as_deref()) {
+    fn label_fd(&self, fd: &OwnedFd) -> io::Result<bool> {
+        if self.matches(xattr::get_fd(fd)?.as_deref()) {
             return Ok(false);
         }
         if !self.dry_run {
-            // SAFETY: value is a live buffer of the given length; fd is open.
-            let rc = unsafe {
-                libc::fsetxattr(
-                    fd,
-                    self.xattr.as_ptr(),
-                    self.value.as_ptr().cast(),
-                    self.value.len(),
-                    0,
-                )
-            };
-            if rc != 0 {
-                return Err(io::Error::last_os_error());
-            }
+            xattr::set_fd(fd, &self.value)?;
         }
         Ok(true)
     }
 
     /// Sets the label on `path` itself (a symlink is not followed).
-    fn label_path(&self, path: &CStr) -> io::Result<bool> {
-        let current = read_xattr(|buf, len| {
-            // SAFETY: buf/len describe a writable buffer; path is NUL-terminated.
-            unsafe { libc::lgetxattr(path.as_ptr(), self.xattr.as_ptr(), buf, len) }
-        })?;
-        if self.matches(current.as_deref()) {
+    fn label_path(&self, path: &Path) -> io::Result<bool> {
+        if self.matches(xattr::get(path)?.as_deref()) {
             return Ok(false);
         }
         if !self.dry_run {
-            // SAFETY: as above.
-            let rc = unsafe {
-                libc::lsetxattr(
-                    path.as_ptr(),
-                    self.xattr.as_ptr(),
-                    self.value.as_ptr().cast(),
-                    self.value.len(),
-                    0,
-                )
-            };
-            if rc != 0 {
-                return Err(io::Error::last_os_error());
-            }
+            xattr::set(path, &self.value)?;
         }
         Ok(true)
     }
 
     fn matches(&self, current: Option<&[u8]>) -> bool {
         let wanted = &self.value[..self.value.len() - 1];
-        current.is_some_and(|value| value.strip_suffix(&[0]).unwrap_or(value) == wanted)
+        current.is_some_and(|value| xattr::same_label(value, wanted))
     }
 }
 
 fn cstring(bytes: &[u8]) -> Result<CString> {
     CString::new(bytes).map_err(|_| FsLabelError::Relabel {
-        path: PathBuf::from(std::ffi::OsStr::from_bytes(bytes)),
+        path: PathBuf::from(OsStr::from_bytes(bytes)),
         why: "path contains a NUL byte".into(),
     })
 }
 
-/// Reads an xattr with a growing buffer; `None` when the file has none.
-fn read_xattr(get: impl Fn(*mut libc::c_void, usize) -> isize) -> io::Result<Option<Vec<u8>>> {
-    let mut buf = vec![0u8; 256];
-    loop {
-        let n = get(buf.as_mut_ptr().cast(), buf.len());
-        if n >= 0 {
-            buf.truncate(n as usize);
-            return Ok(Some(buf));
-        }
-        let error = io::Error::last_os_error();
-        match error.raw_os_error() {
-            Some(libc::ENODATA) => return Ok(None),
-            Some(libc::ERANGE) if buf.len() < 1 << 16 => buf.resize(buf.len() * 4, 0),
-            _ => return Err(error),
-        }
-    }
+/// The device a stat result is on, in the type `MetadataExt::dev` gives.
+fn device_of(stat: &Stat) -> u64 {
+    #[allow(clippy::unnecessary_cast)]
+    let device = stat.st_dev as u64;
+    device
 }
 
-fn open_dir_at(parent: Option<RawFd>, name: &CStr, no_follow: bool) -> io::Result<OwnedFd> {
-    let mut flags = libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC;
+fn open_dir_at(parent: impl AsFd, name: &CStr, no_follow: bool) -> io::Result<OwnedFd> {
+    let mut flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
     if no_follow {
-        flags |= libc::O_NOFOLLOW;
+        flags |= OFlags::NOFOLLOW;
     }
-    // SAFETY: name is NUL-terminated; parent, when given, is an open directory fd.
-    let fd = unsafe { libc::openat(parent.unwrap_or(libc::AT_FDCWD), name.as_ptr(), flags) };
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: fd is new and owned here.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
-}
-
-fn fstat(fd: RawFd) -> io::Result<libc::stat> {
-    // SAFETY: stat is plain data; fstat fills it or fails.
-    let mut stat: libc::stat = unsafe { std::mem::zeroed() };
-    if unsafe { libc::fstat(fd, &mut stat) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(stat)
-}
-
-fn fstatat_nofollow(dir: RawFd, name: &CStr) -> io::Result<libc::stat> {
-    // SAFETY: as for fstat; name is NUL-terminated, dir is open.
-    let mut stat: libc::stat = unsafe { std::mem::zeroed() };
-    if unsafe { libc::fstatat(dir, name.as_ptr(), &mut stat, libc::AT_SYMLINK_NOFOLLOW) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(stat)
+    Ok(rustix::fs::openat(parent, name, flags, Mode::empty())?)
 }
 
 /// The names in a directory, `.` and `..` left out.
-fn read_dir_names(dir: RawFd) -> io::Result<Vec<CString>> {
-    // SAFETY: dir stays open for the duration of this borrow.
-    let borrowed = unsafe { BorrowedFd::borrow_raw(dir) };
-    let own = borrowed.try_clone_to_owned()?;
-    let mut stream = nix::dir::Dir::from_fd(own.as_raw_fd()).map_err(io::Error::from)?;
-    // Dir now owns the descriptor.
-    std::mem::forget(own);
+fn read_dir_names(dir: &OwnedFd) -> io::Result<Vec<CString>> {
+    // The stream reads through its own descriptor (a dup of `dir`, which stays open for
+    // the children's openat calls).
+    let stream = Dir::new(dir.try_clone()?)?;
     let mut names = Vec::new();
-    for entry in stream.iter() {
-        let entry = entry.map_err(io::Error::from)?;
+    for entry in stream {
+        let entry = entry?;
         let name = entry.file_name();
         if name.to_bytes() != b"." && name.to_bytes() != b".." {
             names.push(name.to_owned());
@@ -435,8 +354,10 @@ fn read_dir_names(dir: RawFd) -> io::Result<Vec<CString>> {
     Ok(names)
 }
 
-fn proc_fd_path(dir: RawFd, name: &CStr) -> Result<CString> {
-    let mut bytes = format!("/proc/self/fd/{dir}/").into_bytes();
+/// `/proc/self/fd/<dir>/<name>`: `name` inside the directory `dir` is, without any
+/// path walk above it that a concurrent rename could redirect.
+fn proc_fd_path(dir: BorrowedFd<'_>, name: &CStr) -> PathBuf {
+    let mut bytes = format!("/proc/self/fd/{}/", dir.as_raw_fd()).into_bytes();
     bytes.extend_from_slice(name.to_bytes());
-    cstring(&bytes)
+    PathBuf::from(OsString::from_vec(bytes))
 }

@@ -42,21 +42,20 @@
 use std::ffi::{CStr, CString};
 use std::fs;
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use nix::mount::{mount, umount2, MntFlags, MsFlags};
+use rustix::fs::CWD;
+use rustix::io::Errno;
+use rustix::mount::{MountFlags, MoveMountFlags, OpenTreeFlags, UnmountFlags};
 
 use crate::error::{FsLabelError, Result};
-use crate::mountinfo::{MountEntry, MountTable};
 use crate::overlay_options::{MountData, OverlayOptions};
 use crate::plan::RemountPlan;
 use crate::rootfs::absolute_layers;
-
-const OPEN_TREE_CLONE: libc::c_uint = 1;
-const MOVE_MOUNT_F_EMPTY_PATH: libc::c_uint = 0x4;
+use crate::{MountEntry, MountTable};
 
 /// What a replacement cost.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -112,11 +111,9 @@ pub fn replace_overlay(plan: &RemountPlan) -> Result<RemountReport> {
     })?;
 
     // 3. Take the old overlay away.
-    if let Err(errno) = umount2(target.as_path(), MntFlags::UMOUNT_NOFOLLOW) {
+    if let Err(errno) = rustix::mount::unmount(&target_c, UnmountFlags::NOFOLLOW) {
         return Err(fail(match errno {
-            nix::errno::Errno::EBUSY => {
-                "the rootfs is busy (a process has a file or its cwd in it)".to_string()
-            }
+            Errno::BUSY => "the rootfs is busy (a process has a file or its cwd in it)".to_string(),
             other => format!("umount: {other}"),
         }));
     }
@@ -157,7 +154,7 @@ pub fn replace_overlay(plan: &RemountPlan) -> Result<RemountReport> {
         let restored = mount_overlay(target, plan.flags, &plan.restore_data);
         return Err(fail(format!(
             "mount -t overlay -o {}: {e}; {}",
-            plan.data.data,
+            plan.data.data.to_string_lossy(),
             match restored {
                 Ok(()) => "the overlay was mounted again without a label".to_string(),
                 Err(again) => format!("mounting it again without a label failed too ({again}): the rootfs is now EMPTY"),
@@ -196,7 +193,10 @@ fn check_same_layers(
     mounted_from: Option<&Path>,
 ) -> std::result::Result<(), String> {
     if entry.fs_type != "overlay" {
-        return Err(format!("{} is mounted there now", entry.fs_type));
+        return Err(format!(
+            "{} is mounted there now",
+            entry.fs_type.to_string_lossy()
+        ));
     }
     let layers = match mounted_from {
         Some(base) => {
@@ -220,11 +220,7 @@ fn check_same_layers(
 
 fn sync_filesystem_at(path: &Path) -> io::Result<()> {
     let dir = fs::File::open(path)?;
-    // SAFETY: dir is an open fd for the duration of the call.
-    if unsafe { libc::syncfs(dir.as_raw_fd()) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
+    Ok(rustix::fs::syncfs(&dir)?)
 }
 
 fn restored_text(restored: io::Result<()>) -> String {
@@ -242,48 +238,32 @@ fn path_cstring(path: &Path) -> Result<CString> {
 }
 
 fn open_tree_clone(target: &CStr) -> io::Result<OwnedFd> {
-    let flags = OPEN_TREE_CLONE | libc::O_CLOEXEC as libc::c_uint;
-    // SAFETY: target is a valid NUL-terminated string; the syscall returns a new fd
-    // or -1.
-    let fd = unsafe { libc::syscall(libc::SYS_open_tree, libc::AT_FDCWD, target.as_ptr(), flags) };
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: fd is a fresh descriptor owned by nobody else.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
+    let flags = OpenTreeFlags::OPEN_TREE_CLONE | OpenTreeFlags::OPEN_TREE_CLOEXEC;
+    Ok(rustix::mount::open_tree(CWD, target, flags)?)
 }
 
 fn move_mount_back(clone: &OwnedFd, target: &CStr) -> io::Result<()> {
-    let empty = CString::default();
-    // SAFETY: both strings are valid and NUL-terminated; clone is an open mount fd.
-    let rc = unsafe {
-        libc::syscall(
-            libc::SYS_move_mount,
-            clone.as_raw_fd(),
-            empty.as_ptr(),
-            libc::AT_FDCWD,
-            target.as_ptr(),
-            MOVE_MOUNT_F_EMPTY_PATH,
-        )
-    };
-    if rc < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
+    Ok(rustix::mount::move_mount(
+        clone,
+        c"",
+        CWD,
+        target,
+        MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH,
+    )?)
 }
 
 /// Mounts an overlay at `target`; when `data.cwd` is set, from that directory, in a
 /// thread that unshares its filesystem context so the process's cwd is untouched.
-pub(crate) fn mount_overlay(target: &Path, flags: MsFlags, data: &MountData) -> io::Result<()> {
-    let do_mount = || {
-        mount(
-            Some("overlay"),
-            target,
-            Some("overlay"),
-            flags,
-            Some(data.data.as_str()),
+pub(crate) fn mount_overlay(target: &Path, flags: MountFlags, data: &MountData) -> io::Result<()> {
+    let options = CString::new(data.data.as_bytes()).map_err(|_| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "mount data contains a NUL byte",
         )
-        .map_err(io::Error::from)
+    })?;
+    let do_mount = || {
+        rustix::mount::mount("overlay", target, "overlay", flags, options.as_c_str())
+            .map_err(io::Error::from)
     };
     let Some(cwd) = &data.cwd else {
         return do_mount();
@@ -291,16 +271,26 @@ pub(crate) fn mount_overlay(target: &Path, flags: MsFlags, data: &MountData) -> 
     std::thread::scope(|scope| {
         scope
             .spawn(|| {
-                // SAFETY: unshare(CLONE_FS) only detaches this thread's cwd/root/umask.
-                if unsafe { libc::unshare(libc::CLONE_FS) } != 0 {
-                    return Err(io::Error::last_os_error());
-                }
+                unshare_cwd()?;
                 std::env::set_current_dir(cwd)?;
                 do_mount()
             })
             .join()
             .unwrap_or_else(|_| Err(io::Error::other("mount thread panicked")))
     })
+}
+
+/// Gives the calling thread its own cwd, root and umask (`unshare(CLONE_FS)`), so a
+/// `chdir` in it leaves the rest of the process where it was.
+#[allow(unsafe_code)]
+fn unshare_cwd() -> io::Result<()> {
+    // SAFETY: rustix marks unshare unsafe because `CLONE_FILES` would give this thread
+    // its own fd table, so that descriptors other threads open afterwards are not valid
+    // here (and the other way round). Only `CLONE_FS` is passed: the thread's cwd, root
+    // and umask become its own copy; fd tables, memory and every other shared resource
+    // stay shared, so no descriptor or pointer any thread holds changes meaning.
+    unsafe { rustix::thread::unshare_unsafe(rustix::thread::UnshareFlags::FS) }?;
+    Ok(())
 }
 
 /// Every mount of the superblock `device` in every mount namespace, as (a pid in that
@@ -324,7 +314,7 @@ pub fn mounts_of_device_everywhere(device: (u32, u32)) -> io::Result<Vec<(u32, P
         if !seen_namespaces.insert(namespace) {
             continue;
         }
-        let Ok(table) = MountTable::read_file(Path::new(&format!("/proc/{pid}/mountinfo"))) else {
+        let Ok(table) = MountTable::read_pid(pid) else {
             continue;
         };
         found.extend(

@@ -1,11 +1,12 @@
 //! Where a container's rootfs lives: the mount at its path (or the mount covering it
 //! when it is a plain directory), with the facts the labelling plan depends on.
 
+use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
 
 use crate::error::{FsLabelError, Result};
-use crate::mountinfo::{MountEntry, MountTable};
 use crate::overlay_options::{find_relative_base, OverlayOptions};
+use crate::{MountEntry, MountTable};
 
 /// The rootfs path and the mount that holds it.
 #[derive(Debug, Clone)]
@@ -47,11 +48,11 @@ impl RootfsInfo {
         })
     }
 
-    pub fn fs_type(&self) -> &str {
+    pub fn fs_type(&self) -> &OsStr {
         &self.mount.fs_type
     }
 
-    pub fn source(&self) -> &str {
+    pub fn source(&self) -> &OsStr {
         &self.mount.source
     }
 
@@ -60,7 +61,7 @@ impl RootfsInfo {
     }
 
     /// Super options, decoded.
-    pub fn super_options(&self) -> Vec<String> {
+    pub fn super_options(&self) -> Vec<OsString> {
         self.mount.super_options()
     }
 
@@ -88,8 +89,8 @@ impl RootfsInfo {
             } else {
                 "a directory on"
             },
-            self.fs_type(),
-            self.source(),
+            self.fs_type().to_string_lossy(),
+            self.source().to_string_lossy(),
             self.mount.mount_point.display(),
             if self.read_only() { ", read-only" } else { "" },
             match self.existing_context() {
@@ -140,7 +141,7 @@ mod tests {
     use super::*;
 
     fn table(text: &str) -> MountTable {
-        MountTable::parse(text).unwrap()
+        MountTable::parse(text.as_bytes()).unwrap()
     }
 
     #[test]
@@ -171,7 +172,7 @@ mod tests {
             vec![PathBuf::from("/s/1/fs")]
         );
         assert_eq!(info.mount_options(), ["ro", "relatime"]);
-        assert!(info.super_options().contains(&"seclabel".to_string()));
+        assert!(info.super_options().contains(&OsString::from("seclabel")));
     }
 
     #[test]

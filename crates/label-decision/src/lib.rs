@@ -19,6 +19,8 @@
 //! the caller reads it ([`EngineLabelRequest`]). Pure: what other containers hold is
 //! asked through [`Neighbours`].
 
+#![forbid(unsafe_code)]
+
 use mcs_label::{CategoryRange, Context, LabelError, Level};
 use std::collections::BTreeMap;
 use std::fmt;

@@ -1,40 +1,42 @@
 //! The few file-system primitives the store is built from: exclusive rename, per-owner
 //! `flock` locks that delete their own file, file identity and age, unique temp names.
 
-use std::ffi::CString;
 use std::fs::{File, Metadata, OpenOptions};
 use std::io::{self, Read};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
-use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-fn c_path(path: &Path) -> io::Result<CString> {
-    CString::new(path.as_os_str().as_bytes())
-        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "path contains a NUL byte"))
+use rustix::fs::{FlockOperation, OFlags, RenameFlags, CWD};
+use rustix::io::Errno;
+
+/// `O_CLOEXEC`, as `OpenOptionsExt::custom_flags` takes it.
+pub(crate) const O_CLOEXEC: i32 = OFlags::CLOEXEC.bits() as i32;
+
+fn check_no_nul(path: &Path) -> io::Result<()> {
+    if path.as_os_str().as_bytes().contains(&0) {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "path contains a NUL byte",
+        ));
+    }
+    Ok(())
 }
 
 /// `rename(from, to)` that fails with `EEXIST` instead of replacing an existing `to`
 /// (`renameat2(RENAME_NOREPLACE)`: tmpfs, ext4, xfs and btrfs support it).
 pub(crate) fn rename_noreplace(from: &Path, to: &Path) -> io::Result<()> {
-    let (from, to) = (c_path(from)?, c_path(to)?);
-    // SAFETY: both arguments are valid NUL-terminated strings that outlive the call.
-    let rc = unsafe {
-        libc::renameat2(
-            libc::AT_FDCWD,
-            from.as_ptr(),
-            libc::AT_FDCWD,
-            to.as_ptr(),
-            libc::RENAME_NOREPLACE,
-        )
-    };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
-    }
+    check_no_nul(from)?;
+    check_no_nul(to)?;
+    Ok(rustix::fs::renameat_with(
+        CWD,
+        from,
+        CWD,
+        to,
+        RenameFlags::NOREPLACE,
+    )?)
 }
 
 pub(crate) fn is_not_found(err: &io::Error) -> bool {
@@ -47,7 +49,7 @@ pub(crate) fn is_exists(err: &io::Error) -> bool {
 
 /// `rename` of a directory onto a non-empty one reports `EEXIST` or `ENOTEMPTY`.
 pub(crate) fn is_exists_or_not_empty(err: &io::Error) -> bool {
-    is_exists(err) || err.raw_os_error() == Some(libc::ENOTEMPTY)
+    is_exists(err) || err.raw_os_error() == Some(Errno::NOTEMPTY.raw_os_error())
 }
 
 /// `unlink`, where a missing file is success.
@@ -64,7 +66,9 @@ pub(crate) fn remove_file_if_present(path: &Path) -> io::Result<bool> {
 pub(crate) fn remove_dir_if_empty(path: &Path) -> io::Result<bool> {
     match std::fs::remove_dir(path) {
         Ok(()) => Ok(true),
-        Err(e) if is_not_found(&e) || e.raw_os_error() == Some(libc::ENOTEMPTY) => Ok(false),
+        Err(e) if is_not_found(&e) || e.raw_os_error() == Some(Errno::NOTEMPTY.raw_os_error()) => {
+            Ok(false)
+        }
         Err(e) => Err(e),
     }
 }
@@ -137,7 +141,7 @@ pub(crate) fn create_new_file(path: &Path) -> io::Result<File> {
         .write(true)
         .create_new(true)
         .mode(0o600)
-        .custom_flags(libc::O_CLOEXEC)
+        .custom_flags(O_CLOEXEC)
         .open(path)
 }
 
@@ -209,28 +213,23 @@ pub(crate) fn open_lock_file(path: &Path) -> io::Result<File> {
         .create(true)
         .truncate(false)
         .mode(0o600)
-        .custom_flags(libc::O_CLOEXEC)
+        .custom_flags(O_CLOEXEC)
         .open(path)
 }
 
 /// `flock(LOCK_EX)`; with `blocking == false`, returns `false` when another holds it.
 pub(crate) fn flock_exclusive(file: &File, blocking: bool) -> io::Result<bool> {
     let operation = if blocking {
-        libc::LOCK_EX
+        FlockOperation::LockExclusive
     } else {
-        libc::LOCK_EX | libc::LOCK_NB
+        FlockOperation::NonBlockingLockExclusive
     };
     loop {
-        // SAFETY: flock on a file descriptor this File owns.
-        let rc = unsafe { libc::flock(file.as_raw_fd(), operation) };
-        if rc == 0 {
-            return Ok(true);
-        }
-        let err = io::Error::last_os_error();
-        match err.raw_os_error() {
-            Some(libc::EINTR) => continue,
-            Some(libc::EWOULDBLOCK) if !blocking => return Ok(false),
-            _ => return Err(err),
+        match rustix::fs::flock(file, operation) {
+            Ok(()) => return Ok(true),
+            Err(Errno::INTR) => continue,
+            Err(Errno::WOULDBLOCK) if !blocking => return Ok(false),
+            Err(errno) => return Err(errno.into()),
         }
     }
 }

@@ -84,6 +84,8 @@
 //! grace period, taking each owner's lock without waiting (owners busy in an operation are
 //! skipped).
 
+#![forbid(unsafe_code)]
+
 mod error;
 mod fsops;
 mod gc;

@@ -38,8 +38,7 @@ impl fmt::Display for StateDirProblem {
 
 /// The uid the state dir must belong to: this process's effective uid.
 pub fn state_dir_owner() -> u32 {
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    unsafe { libc::geteuid() }
+    rustix::process::geteuid().as_raw()
 }
 
 /// Checks a directory's metadata, as `symlink_metadata` gives it (a final symlink not

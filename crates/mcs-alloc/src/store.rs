@@ -10,8 +10,9 @@ use rand::Rng;
 
 use crate::error::{AllocError, Result};
 use crate::fsops::{
-    create_new_file, file_id, is_exists, is_exists_or_not_empty, is_not_found, read_with_metadata,
-    remove_dir_if_empty, remove_file_if_present, rename_noreplace, unique_name, FileId, OwnerLock,
+    self, create_new_file, file_id, is_exists, is_exists_or_not_empty, is_not_found,
+    read_with_metadata, remove_dir_if_empty, remove_file_if_present, rename_noreplace, unique_name,
+    FileId, OwnerLock,
 };
 use crate::owner::{is_owner_key, Owner};
 use crate::pairs::{kth_free, pair_level, parse_pair_level, validate_level, PairRange};
@@ -551,7 +552,7 @@ impl Staged {
         let mut file = OpenOptions::new()
             .write(true)
             .truncate(true)
-            .custom_flags(libc::O_CLOEXEC)
+            .custom_flags(fsops::O_CLOEXEC)
             .open(&self.file)
             .map_err(|e| AllocError::io("rewrite", &self.file, e))?;
         file.write_all(json)

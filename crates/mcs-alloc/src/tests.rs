@@ -621,12 +621,6 @@ fn refuses_unsafe_state_dirs() {
         "{err}"
     );
 
-    let foreign = dir.path().join("foreign");
-    std::fs::create_dir(&foreign).unwrap();
-    std::os::unix::fs::chown(&foreign, Some(1234), Some(1234)).unwrap();
-    let err = Store::open(&foreign).unwrap_err();
-    assert!(err.to_string().contains("owned by uid 1234"), "{err}");
-
     // A store whose subdirectory was replaced by a symlink is refused too.
     let state = dir.path().join("state");
     Store::open(&state).unwrap();
@@ -637,6 +631,17 @@ fn refuses_unsafe_state_dirs() {
         err.to_string().contains("levels: it is a symbolic link"),
         "{err}"
     );
+}
+
+#[test]
+#[ignore = "root: gives the state dir to another user"]
+fn refuses_a_state_dir_owned_by_another_user() {
+    let dir = tempfile::tempdir().unwrap();
+    let foreign = dir.path().join("foreign");
+    std::fs::create_dir(&foreign).unwrap();
+    std::os::unix::fs::chown(&foreign, Some(1234), Some(1234)).unwrap();
+    let err = Store::open(&foreign).unwrap_err();
+    assert!(err.to_string().contains("owned by uid 1234"), "{err}");
 }
 
 #[test]
@@ -661,10 +666,18 @@ fn state_dir_rules_are_one_verdict_over_metadata() {
         verdict(&private),
         Err(StateDirProblem::Writable { mode: 0o770 })
     );
+}
 
+#[test]
+#[ignore = "root: gives the directory to another user"]
+fn a_foreign_owner_is_the_verdict_before_the_mode() {
+    let dir = tempfile::tempdir().unwrap();
+    let private = dir.path().join("private");
+    std::fs::create_dir(&private).unwrap();
+    std::fs::set_permissions(&private, std::fs::Permissions::from_mode(0o770)).unwrap();
     std::os::unix::fs::chown(&private, Some(1234), None).unwrap();
     assert_eq!(
-        verdict(&private),
+        check_state_dir(&std::fs::symlink_metadata(&private).unwrap()),
         Err(StateDirProblem::ForeignOwner {
             uid: 1234,
             expected: state_dir_owner()

@@ -129,7 +129,7 @@ fn killed_operations_leave_a_repairable_store() {
             let output = child.wait_with_output().unwrap();
             assert_eq!(
                 output.status.signal(),
-                Some(libc::SIGKILL),
+                Some(rustix::process::Signal::KILL.as_raw()),
                 "a child ended on its own ({}):\n{}",
                 output.status,
                 String::from_utf8_lossy(&output.stderr)

@@ -310,7 +310,11 @@ mod tests {
         assert!(checks[0].message.contains("mode 0777"));
         assert_eq!(
             checks[0].fix.as_deref().unwrap(),
-            format!("chown 0 {0} && chmod 0700 {0}", state.display())
+            format!(
+                "chown {1} {0} && chmod 0700 {0}",
+                state.display(),
+                state_dir_owner()
+            )
         );
     }
 }

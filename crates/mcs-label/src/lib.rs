@@ -1,6 +1,8 @@
 //! SELinux label vocabulary: contexts, MLS/MCS levels, category sets, dominance,
 //! MCS pairs and their ranges, and lxc_contexts parsing. Pure: no I/O.
 
+#![forbid(unsafe_code)]
+
 mod category;
 mod context;
 mod contexts_file;

@@ -1,6 +1,8 @@
 //! mcsrun settings: `/etc/mcsrun/config.toml`, `MCSRUN_*` environment, `--mcs-*` flags,
 //! merged in that order of precedence (flags beat env, env beats the file).
 
+#![forbid(unsafe_code)]
+
 mod file;
 mod runtime;
 

@@ -5,7 +5,7 @@ use std::ffi::OsStr;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
-use nix::errno::Errno;
+use rustix::io::Errno;
 
 use crate::config::ConfigDoc;
 use crate::safe_io;
@@ -32,10 +32,10 @@ impl Bundle {
                 path: path.to_owned(),
                 dir,
             }),
-            Err(Errno::ENOENT) => Err(BundleError::BundleMissing {
+            Err(Errno::NOENT) => Err(BundleError::BundleMissing {
                 path: path.to_owned(),
             }),
-            Err(Errno::ENOTDIR) => Err(BundleError::BundleNotDirectory {
+            Err(Errno::NOTDIR) => Err(BundleError::BundleNotDirectory {
                 path: path.to_owned(),
             }),
             Err(errno) => Err(BundleError::BundleOpen {

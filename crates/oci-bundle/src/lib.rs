@@ -12,6 +12,11 @@
 //! Numbers survive a rewrite as values: integers within `i64`/`u64` exactly, other
 //! numbers as the nearest `f64` (an integer literal beyond `u64` is rewritten as a
 //! float).
+//!
+//! Files are opened and replaced relative to directory descriptors through rustix's
+//! safe calls; the crate has no unsafe code.
+
+#![forbid(unsafe_code)]
 
 mod bundle;
 mod config;

@@ -5,7 +5,7 @@ use std::ffi::OsString;
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
-use nix::errno::Errno;
+use rustix::io::Errno;
 use serde_json::Value;
 
 use crate::json_text::{self, TextLayout};
@@ -35,7 +35,7 @@ impl ProcessFile {
     pub fn load(path: &Path) -> Result<ProcessFile, BundleError> {
         let (dir_path, name) = safe_io::split_file_path(path)?;
         let dir = safe_io::open_directory(&dir_path).map_err(|errno| match errno {
-            Errno::ENOENT => BundleError::FileMissing {
+            Errno::NOENT => BundleError::FileMissing {
                 path: path.to_owned(),
             },
             errno => BundleError::Read {

@@ -5,15 +5,14 @@
 use std::ffi::{OsStr, OsString};
 use std::fs::File;
 use std::io::{self, Read, Write};
-use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::fd::{BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
-use nix::errno::Errno;
-use nix::fcntl::{self, AtFlags, OFlag};
-use nix::sys::stat::{self, FileStat, Mode, SFlag};
-use nix::unistd::{self, Gid, Uid, UnlinkatFlags};
 use rand::distributions::{Alphanumeric, DistString};
+use rustix::fs::{AtFlags, FileType, Mode, OFlags, Stat};
+use rustix::io::Errno;
+use rustix::process::{getegid, geteuid, Gid, Uid};
 
 use crate::BundleError;
 
@@ -27,7 +26,7 @@ pub struct FileMeta {
 }
 
 impl FileMeta {
-    fn from_stat(st: &FileStat) -> FileMeta {
+    fn from_stat(st: &Stat) -> FileMeta {
         FileMeta {
             mode: st.st_mode & 0o7777,
             uid: st.st_uid,
@@ -40,8 +39,8 @@ impl FileMeta {
     pub fn default_for_new_file() -> FileMeta {
         FileMeta {
             mode: 0o644,
-            uid: unistd::geteuid().as_raw(),
-            gid: unistd::getegid().as_raw(),
+            uid: geteuid().as_raw(),
+            gid: getegid().as_raw(),
         }
     }
 }
@@ -55,25 +54,23 @@ pub(crate) struct LoadedFile {
 /// Opens a directory, following `path` as given (a bundle path may itself be a
 /// symlink); the caller turns the errno into its own error.
 pub(crate) fn open_directory(path: &Path) -> Result<OwnedFd, Errno> {
-    let raw = fcntl::open(
+    rustix::fs::open(
         path,
-        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
         Mode::empty(),
-    )?;
-    // SAFETY: `raw` was just returned by open(2) and is owned by nobody else.
-    Ok(unsafe { OwnedFd::from_raw_fd(raw) })
+    )
 }
 
 /// What kind of file a mode describes, phrased for an error message.
 fn kind_of(mode: u32) -> &'static str {
-    match SFlag::from_bits_truncate(mode & SFlag::S_IFMT.bits()) {
-        SFlag::S_IFDIR => "a directory",
-        SFlag::S_IFIFO => "a FIFO",
-        SFlag::S_IFCHR => "a character device",
-        SFlag::S_IFBLK => "a block device",
-        SFlag::S_IFSOCK => "a socket",
-        SFlag::S_IFLNK => "a symlink",
-        SFlag::S_IFREG => "a regular file",
+    match FileType::from_raw_mode(mode) {
+        FileType::Directory => "a directory",
+        FileType::Fifo => "a FIFO",
+        FileType::CharacterDevice => "a character device",
+        FileType::BlockDevice => "a block device",
+        FileType::Socket => "a socket",
+        FileType::Symlink => "a symlink",
+        FileType::RegularFile => "a regular file",
         _ => "an unknown kind of file",
     }
 }
@@ -87,26 +84,23 @@ pub(crate) fn read_regular_file(
     shown: &Path,
     limit: u64,
 ) -> Result<LoadedFile, BundleError> {
-    let flags = OFlag::O_RDONLY
-        | OFlag::O_NOFOLLOW
-        | OFlag::O_CLOEXEC
-        | OFlag::O_NONBLOCK
-        | OFlag::O_NOCTTY;
-    let raw = match fcntl::openat(Some(dir.as_raw_fd()), name, flags, Mode::empty()) {
-        Ok(raw) => raw,
-        Err(Errno::ENOENT) => {
+    let flags =
+        OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC | OFlags::NONBLOCK | OFlags::NOCTTY;
+    let fd = match rustix::fs::openat(dir, name, flags, Mode::empty()) {
+        Ok(fd) => fd,
+        Err(Errno::NOENT) => {
             return Err(BundleError::FileMissing {
                 path: shown.to_owned(),
             })
         }
-        Err(Errno::ELOOP) => {
+        Err(Errno::LOOP) => {
             return Err(BundleError::Symlink {
                 path: shown.to_owned(),
             })
         }
         // open(2) of a socket fails with ENXIO: say what the file is.
-        Err(Errno::ENXIO) => {
-            let kind = stat::fstatat(Some(dir.as_raw_fd()), name, AtFlags::AT_SYMLINK_NOFOLLOW)
+        Err(Errno::NXIO) => {
+            let kind = rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW)
                 .map(|st| kind_of(st.st_mode))
                 .unwrap_or("a special file");
             return Err(BundleError::NotRegularFile {
@@ -122,14 +116,13 @@ pub(crate) fn read_regular_file(
             })
         }
     };
-    // SAFETY: `raw` was just returned by openat(2) and is owned by nobody else.
-    let file = File::from(unsafe { OwnedFd::from_raw_fd(raw) });
-    let st = stat::fstat(file.as_raw_fd()).map_err(|errno| BundleError::Read {
+    let file = File::from(fd);
+    let st = rustix::fs::fstat(&file).map_err(|errno| BundleError::Read {
         path: shown.to_owned(),
         action: "stat",
         source: errno.into(),
     })?;
-    if st.st_mode & SFlag::S_IFMT.bits() != SFlag::S_IFREG.bits() {
+    if FileType::from_raw_mode(st.st_mode) != FileType::RegularFile {
         return Err(BundleError::NotRegularFile {
             path: shown.to_owned(),
             kind: kind_of(st.st_mode),
@@ -176,11 +169,7 @@ impl Drop for TemporaryFile<'_> {
     fn drop(&mut self) {
         if !self.renamed {
             // Best effort: the error being reported already says what went wrong.
-            let _ = unistd::unlinkat(
-                Some(self.dir.as_raw_fd()),
-                self.name.as_os_str(),
-                UnlinkatFlags::NoRemoveDir,
-            );
+            let _ = rustix::fs::unlinkat(self.dir, self.name.as_os_str(), AtFlags::empty());
         }
     }
 }
@@ -196,25 +185,18 @@ fn create_temporary<'d>(
     target_shown: &Path,
     mode: u32,
 ) -> Result<(TemporaryFile<'d>, File), BundleError> {
-    let flags =
-        OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_WRONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
-    let mut last_error = Errno::EEXIST;
+    let flags = OFlags::CREATE | OFlags::EXCL | OFlags::WRONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    let mut last_error = Errno::EXIST;
     for _ in 0..TEMPORARY_NAME_ATTEMPTS {
         let suffix = Alphanumeric.sample_string(&mut rand::thread_rng(), 12);
         let mut temporary_name = OsString::from(".");
         temporary_name.push(name);
         temporary_name.push(".");
         temporary_name.push(&suffix);
-        let permissions = Mode::from_bits_truncate(mode & 0o777);
-        match fcntl::openat(
-            Some(dir.as_raw_fd()),
-            temporary_name.as_os_str(),
-            flags,
-            permissions,
-        ) {
-            Ok(raw) => {
-                // SAFETY: `raw` was just returned by openat(2) and is owned by nobody else.
-                let file = File::from(unsafe { OwnedFd::from_raw_fd(raw) });
+        let permissions = Mode::from_raw_mode(mode & 0o777);
+        match rustix::fs::openat(dir, temporary_name.as_os_str(), flags, permissions) {
+            Ok(fd) => {
+                let file = File::from(fd);
                 return Ok((
                     TemporaryFile {
                         dir,
@@ -224,7 +206,7 @@ fn create_temporary<'d>(
                     file,
                 ));
             }
-            Err(Errno::EEXIST) => last_error = Errno::EEXIST,
+            Err(Errno::EXIST) => last_error = Errno::EXIST,
             Err(errno) => {
                 return Err(BundleError::Write {
                     path: target_shown.to_owned(),
@@ -266,29 +248,24 @@ pub(crate) fn replace_file(
         source,
     };
 
-    if unistd::geteuid().is_root() {
-        unistd::fchown(
-            file.as_raw_fd(),
+    if geteuid().is_root() {
+        rustix::fs::fchown(
+            &file,
             Some(Uid::from_raw(meta.uid)),
             Some(Gid::from_raw(meta.gid)),
         )
         .map_err(|errno| fail("set the owner of", errno.into()))?;
     }
     // After fchown, which clears set-id bits; also undoes the umask.
-    stat::fchmod(file.as_raw_fd(), Mode::from_bits_truncate(meta.mode))
+    rustix::fs::fchmod(&file, Mode::from_raw_mode(meta.mode))
         .map_err(|errno| fail("set the mode of", errno.into()))?;
     file.write_all(bytes)
         .map_err(|source| fail("write", source))?;
     file.sync_all().map_err(|source| fail("fsync", source))?;
     drop(file);
 
-    fcntl::renameat(
-        Some(dir.as_raw_fd()),
-        temporary.name.as_os_str(),
-        Some(dir.as_raw_fd()),
-        name,
-    )
-    .map_err(|errno| fail("rename into place", errno.into()))?;
+    rustix::fs::renameat(dir, temporary.name.as_os_str(), dir, name)
+        .map_err(|errno| fail("rename into place", errno.into()))?;
     temporary.renamed = true;
     // The directory is not fsynced: the file's data is on disk before the rename, so
     // after a crash or power loss the name holds either the old or the complete new

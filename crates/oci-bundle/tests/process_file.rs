@@ -9,9 +9,8 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use common::{fixture, snapshot};
-use nix::sys::stat::Mode;
-use nix::unistd::mkfifo;
 use oci_bundle::{BundleError, ProcessFile};
+use rustix::fs::{mknodat, FileType, Mode, CWD};
 use serde_json::Value;
 
 fn process_in(dir: &std::path::Path, bytes: &[u8], mode: u32) -> std::path::PathBuf {
@@ -141,7 +140,7 @@ fn symlinked_process_file_is_refused() {
 fn fifo_process_file_is_refused_without_blocking() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("fifo");
-    mkfifo(&path, Mode::from_bits_truncate(0o600)).unwrap();
+    mknodat(CWD, &path, FileType::Fifo, Mode::from_raw_mode(0o600), 0).unwrap();
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
         let _ = tx.send(

@@ -58,6 +58,8 @@
 //! # Ok::<(), runc_argv::ArgvError>(())
 //! ```
 
+#![forbid(unsafe_code)]
+
 mod grammar;
 mod parser;
 mod token;

@@ -12,17 +12,16 @@
 //! A filesystem without xattr support (procfs, for one) reports EOPNOTSUPP: reading then
 //! gives `None`, writing gives [`HostError::LabelsUnsupported`].
 
-use std::ffi::CString;
 use std::io;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
 use mcs_label::Context;
+use rustix::io::Errno;
 
 use crate::error::HostError;
 use crate::paths::HostPaths;
-
-const XATTR_NAME: &[u8] = b"security.selinux\0";
+use crate::xattr;
 
 /// Labels that stand for "no SELinux label yet".
 const UNLABELLED: [&str; 2] = ["kernel", "unlabeled"];
@@ -49,7 +48,7 @@ pub fn process_label(paths: &HostPaths, pid: Option<u32>) -> Result<Option<Conte
     let path = paths.attr_current(pid);
     match std::fs::read(&path) {
         Ok(raw) => parse_label_text(&path, &raw),
-        Err(error) if error.raw_os_error() == Some(libc::EINVAL) => Ok(None),
+        Err(error) if error.raw_os_error() == Some(Errno::INVAL.raw_os_error()) => Ok(None),
         Err(error) if error.kind() == io::ErrorKind::NotFound => match pid {
             Some(pid) => Err(HostError::NoSuchProcess { pid, path }),
             None => Ok(None),
@@ -58,59 +57,30 @@ pub fn process_label(paths: &HostPaths, pid: Option<u32>) -> Result<Option<Conte
     }
 }
 
-fn c_path(path: &Path) -> Result<CString, HostError> {
-    CString::new(path.as_os_str().as_bytes()).map_err(|_| HostError::PathHasNul {
-        path: path.to_path_buf(),
-    })
-}
-
-fn xattr_name() -> *const libc::c_char {
-    XATTR_NAME.as_ptr().cast()
-}
-
 /// Raw `security.selinux` bytes of `path` (not following a final symlink); `None` when
 /// the file has no such attribute or its filesystem keeps no xattrs.
 pub fn raw_file_label(path: &Path) -> Result<Option<Vec<u8>>, HostError> {
-    let c_path = c_path(path)?;
-    let failure = |source: io::Error| HostError::Xattr {
-        operation: "lgetxattr",
-        path: path.to_path_buf(),
-        source,
-    };
-    loop {
-        // SAFETY: both strings are NUL-terminated; a NULL buffer with size 0 asks for the length.
-        let size =
-            unsafe { libc::lgetxattr(c_path.as_ptr(), xattr_name(), std::ptr::null_mut(), 0) };
-        if size < 0 {
-            let error = io::Error::last_os_error();
-            return match error.raw_os_error() {
-                Some(libc::ENODATA) | Some(libc::EOPNOTSUPP) => Ok(None),
-                Some(libc::EINTR) => continue,
-                _ => Err(failure(error)),
-            };
-        }
-        let mut buffer = vec![0u8; size as usize];
-        // SAFETY: buffer is writable for buffer.len() bytes.
-        let read = unsafe {
-            libc::lgetxattr(
-                c_path.as_ptr(),
-                xattr_name(),
-                buffer.as_mut_ptr().cast(),
-                buffer.len(),
-            )
-        };
-        if read < 0 {
-            let error = io::Error::last_os_error();
-            match error.raw_os_error() {
-                // The value grew between the two calls, or a signal arrived: ask again.
-                Some(libc::ERANGE) | Some(libc::EINTR) => continue,
-                Some(libc::ENODATA) | Some(libc::EOPNOTSUPP) => return Ok(None),
-                _ => return Err(failure(error)),
-            }
-        }
-        buffer.truncate(read as usize);
-        return Ok(Some(buffer));
+    check_no_nul(path)?;
+    match xattr::get(path) {
+        Ok(value) => Ok(value),
+        Err(error) if error.raw_os_error() == Some(Errno::OPNOTSUPP.raw_os_error()) => Ok(None),
+        Err(source) => Err(HostError::Xattr {
+            operation: "lgetxattr",
+            path: path.to_path_buf(),
+            source,
+        }),
     }
+}
+
+/// A path for an xattr call must not hold a NUL byte (it could not be passed to the
+/// kernel); this error names it as such rather than as the kernel's EINVAL.
+fn check_no_nul(path: &Path) -> Result<(), HostError> {
+    if path.as_os_str().as_bytes().contains(&0) {
+        return Err(HostError::PathHasNul {
+            path: path.to_path_buf(),
+        });
+    }
+    Ok(())
 }
 
 /// The SELinux label of `path` (not following a final symlink), if it has one.
@@ -124,40 +94,24 @@ pub fn file_label(path: &Path) -> Result<Option<Context>, HostError> {
 /// Set the SELinux label of `path` (not following a final symlink). The value is
 /// written NUL-terminated, as libselinux does.
 pub fn set_file_label(path: &Path, context: &Context) -> Result<(), HostError> {
-    let c_path = c_path(path)?;
-    let mut value = context.to_string().into_bytes();
-    value.push(0);
-    loop {
-        // SAFETY: strings are NUL-terminated and value is readable for value.len() bytes.
-        let rc = unsafe {
-            libc::lsetxattr(
-                c_path.as_ptr(),
-                xattr_name(),
-                value.as_ptr().cast(),
-                value.len(),
-                0,
-            )
-        };
-        if rc == 0 {
-            return Ok(());
-        }
-        let error = io::Error::last_os_error();
-        return Err(match error.raw_os_error() {
-            Some(libc::EINTR) => continue,
-            Some(libc::EOPNOTSUPP) => HostError::LabelsUnsupported {
+    check_no_nul(path)?;
+    let text = context.to_string();
+    xattr::set(path, &xattr::stored_value(&text)).map_err(|error| {
+        match error.raw_os_error().map(Errno::from_raw_os_error) {
+            Some(Errno::OPNOTSUPP) => HostError::LabelsUnsupported {
                 path: path.to_path_buf(),
             },
-            Some(libc::EINVAL) => HostError::LabelRejected {
+            Some(Errno::INVAL) => HostError::LabelRejected {
                 path: path.to_path_buf(),
-                context: context.to_string(),
+                context: text,
             },
             _ => HostError::Xattr {
                 operation: "lsetxattr",
                 path: path.to_path_buf(),
                 source: error,
             },
-        });
-    }
+        }
+    })
 }
 
 #[cfg(test)]
@@ -304,19 +258,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("f");
         fs::write(&file, "x").unwrap();
-        let c_file = CString::new(file.as_os_str().as_bytes()).unwrap();
-        let junk = b"a:b:c:s0:c9,c1";
-        // SAFETY: valid strings and buffer.
-        let rc = unsafe {
-            libc::lsetxattr(
-                c_file.as_ptr(),
-                xattr_name(),
-                junk.as_ptr().cast(),
-                junk.len(),
-                0,
-            )
-        };
-        assert_eq!(rc, 0);
+        xattr::set(&file, b"a:b:c:s0:c9,c1").unwrap();
         assert!(matches!(file_label(&file), Err(HostError::BadLabel { .. })));
     }
 }

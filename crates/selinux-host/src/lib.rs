@@ -1,6 +1,10 @@
 //! What the host's SELinux says: enabled/enforcing, policy type, container types, kernel
 //! context validation, process labels, file labels. This is mcsrun's I/O edge for
 //! SELinux; every path is resolved under a [`HostPaths`] root so tests use fixture trees.
+//! Reading and writing a file's `security.selinux` attribute lives here too ([`xattr`]),
+//! for every crate that labels files.
+
+#![forbid(unsafe_code)]
 
 mod config;
 mod error;
@@ -10,6 +14,7 @@ mod paths;
 mod policy;
 mod selinuxfs;
 mod types;
+pub mod xattr;
 
 pub use config::{ConfiguredMode, SelinuxConfig, DEFAULT_POLICY_TYPE};
 pub use error::HostError;

@@ -28,7 +28,9 @@ impl PolicyOracle for KernelPolicy {
             .open(selinuxfs.join("context"))?;
         match file.write(context.as_bytes()) {
             Ok(_) => Ok(true),
-            Err(error) if error.raw_os_error() == Some(libc::EINVAL) => Ok(false),
+            Err(error) if error.raw_os_error() == Some(rustix::io::Errno::INVAL.raw_os_error()) => {
+                Ok(false)
+            }
             Err(error) => Err(error),
         }
     }

@@ -5,10 +5,12 @@
 //! passes the same statfs check. The statfs call sits behind [`FilesystemProbe`] so
 //! tests can describe a fixture tree's filesystems.
 
-use std::ffi::CString;
 use std::io;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
+
+use rustix::fs::StatVfsMountFlags;
+use rustix::io::Errno;
 
 use crate::error::HostError;
 use crate::paths::HostPaths;
@@ -34,41 +36,29 @@ pub struct KernelFilesystems;
 
 impl FilesystemProbe for KernelFilesystems {
     fn statfs(&self, path: &Path) -> io::Result<FsStat> {
-        let c_path = CString::new(path.as_os_str().as_bytes())
-            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "path contains a NUL byte"))?;
-        // statfs(2) gives the filesystem type; libc exposes the mount flags through statvfs(3).
-        let by_type = retry_interrupted(|| {
-            let mut buf = std::mem::MaybeUninit::<libc::statfs>::zeroed();
-            // SAFETY: c_path is NUL-terminated and buf is a writable statfs.
-            let rc = unsafe { libc::statfs(c_path.as_ptr(), buf.as_mut_ptr()) };
-            // SAFETY: on success statfs filled buf.
-            (rc == 0).then(|| unsafe { buf.assume_init() })
-        })?;
-        let by_flags = retry_interrupted(|| {
-            let mut buf = std::mem::MaybeUninit::<libc::statvfs>::zeroed();
-            // SAFETY: c_path is NUL-terminated and buf is a writable statvfs.
-            let rc = unsafe { libc::statvfs(c_path.as_ptr(), buf.as_mut_ptr()) };
-            // SAFETY: on success statvfs filled buf.
-            (rc == 0).then(|| unsafe { buf.assume_init() })
-        })?;
+        if path.as_os_str().as_bytes().contains(&0) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "path contains a NUL byte",
+            ));
+        }
+        // statfs(2) gives the filesystem type; the mount flags come from statvfs(3).
+        let by_type = retry_interrupted(|| rustix::fs::statfs(path))?;
+        let by_flags = retry_interrupted(|| rustix::fs::statvfs(path))?;
         #[allow(clippy::unnecessary_cast)]
         Ok(FsStat {
             magic: (by_type.f_type as u64) & 0xffff_ffff,
-            read_only: (by_flags.f_flag as u64) & (libc::ST_RDONLY as u64) != 0,
+            read_only: by_flags.f_flag.contains(StatVfsMountFlags::RDONLY),
         })
     }
 }
 
-/// Run a libc call (returning `None` on failure) again while it fails with EINTR or EAGAIN.
-fn retry_interrupted<T>(mut call: impl FnMut() -> Option<T>) -> io::Result<T> {
+/// Run a call again while it fails with EINTR or EAGAIN.
+fn retry_interrupted<T>(mut call: impl FnMut() -> rustix::io::Result<T>) -> io::Result<T> {
     loop {
-        if let Some(value) = call() {
-            return Ok(value);
-        }
-        let error = io::Error::last_os_error();
-        match error.raw_os_error() {
-            Some(libc::EINTR) | Some(libc::EAGAIN) => continue,
-            _ => return Err(error),
+        match call() {
+            Err(Errno::INTR | Errno::AGAIN) => continue,
+            other => return other.map_err(io::Error::from),
         }
     }
 }
@@ -88,7 +78,7 @@ pub fn find_selinuxfs(paths: &HostPaths, probe: &dyn FilesystemProbe) -> Option<
     if !kernel_knows_selinuxfs(&filesystems) {
         return None;
     }
-    let mountinfo = std::fs::read_to_string(paths.self_mountinfo()).ok()?;
+    let mountinfo = std::fs::read(paths.self_mountinfo()).ok()?;
     selinuxfs_mount_points(&mountinfo)
         .into_iter()
         .map(|mount_point| paths.resolve(mount_point))
@@ -102,46 +92,15 @@ pub fn kernel_knows_selinuxfs(proc_filesystems: &str) -> bool {
         .any(|line| line.split_whitespace().last() == Some("selinuxfs"))
 }
 
-/// Mount points of every selinuxfs mount listed in mountinfo text, in file order.
-pub fn selinuxfs_mount_points(mountinfo: &str) -> Vec<PathBuf> {
-    mountinfo
-        .lines()
-        .filter_map(|line| {
-            let (mount_fields, fs_fields) = line.split_once(" - ")?;
-            if fs_fields.split_whitespace().next()? != "selinuxfs" {
-                return None;
-            }
-            let mount_point = mount_fields.split_whitespace().nth(4)?;
-            Some(PathBuf::from(std::ffi::OsStr::from_bytes(
-                &unescape_mountinfo(mount_point),
-            )))
-        })
+/// Mount points of every selinuxfs mount listed in mountinfo text, in file order. The
+/// text is bytes (a mount point elsewhere need not be UTF-8); a line that does not parse
+/// is skipped.
+pub fn selinuxfs_mount_points(mountinfo: &[u8]) -> Vec<PathBuf> {
+    mountinfo::lines(mountinfo)
+        .filter_map(|(line_no, line)| mountinfo::parse_line(line, line_no).ok())
+        .filter(|entry| entry.fs_type == "selinuxfs")
+        .map(|entry| entry.mount_point)
         .collect()
-}
-
-/// Undo mountinfo's octal escapes (`\040` for space, `\011`, `\012`, `\134`).
-fn unescape_mountinfo(field: &str) -> Vec<u8> {
-    let bytes = field.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut index = 0;
-    while index < bytes.len() {
-        if bytes[index] == b'\\' && index + 3 < bytes.len() {
-            let digits = &bytes[index + 1..index + 4];
-            if digits.iter().all(|d| (b'0'..=b'7').contains(d)) {
-                let value = digits
-                    .iter()
-                    .fold(0u32, |acc, d| acc * 8 + u32::from(d - b'0'));
-                if let Ok(byte) = u8::try_from(value) {
-                    out.push(byte);
-                    index += 4;
-                    continue;
-                }
-            }
-        }
-        out.push(bytes[index]);
-        index += 1;
-    }
-    out
 }
 
 /// Read a selinuxfs flag file (`enforce`, `mls`): `0` or `1`.
@@ -174,21 +133,13 @@ mod tests {
 91 28 0:50 / /srv/selinuxfs rw,relatime - tmpfs selinuxfs rw
 ";
         assert_eq!(
-            selinuxfs_mount_points(mountinfo),
+            selinuxfs_mount_points(mountinfo.as_bytes()),
             vec![
                 PathBuf::from("/sys/fs/selinux"),
                 PathBuf::from("/mnt/with space")
             ]
         );
-        assert!(selinuxfs_mount_points("garbage line\n").is_empty());
-    }
-
-    #[test]
-    fn unescapes_octal_only_when_well_formed() {
-        assert_eq!(unescape_mountinfo("a\\040b"), b"a b");
-        assert_eq!(unescape_mountinfo("a\\134b"), b"a\\b");
-        assert_eq!(unescape_mountinfo("tail\\04"), b"tail\\04");
-        assert_eq!(unescape_mountinfo("x\\999"), b"x\\999");
+        assert!(selinuxfs_mount_points(b"garbage line\n").is_empty());
     }
 
     #[test]
@@ -224,7 +175,8 @@ mod tests {
         let root = KernelFilesystems.statfs(Path::new("/")).unwrap();
         assert_ne!(root.magic, SELINUX_MAGIC);
         let proc_stat = KernelFilesystems.statfs(Path::new("/proc")).unwrap();
-        assert_eq!(proc_stat.magic, libc::PROC_SUPER_MAGIC as u64);
+        // PROC_SUPER_MAGIC (linux/magic.h).
+        assert_eq!(proc_stat.magic, 0x9fa0);
         assert!(KernelFilesystems.statfs(Path::new("/no/such/dir")).is_err());
     }
 }

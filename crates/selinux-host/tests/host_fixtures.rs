@@ -112,7 +112,7 @@ impl Fixture {
         self.root().join(relative)
     }
 
-    fn write(&self, relative: &str, content: &str) -> &Self {
+    fn write(&self, relative: &str, content: impl AsRef<[u8]>) -> &Self {
         let path = self.path(relative);
         fs::create_dir_all(path.parent().unwrap()).unwrap();
         fs::write(path, content).unwrap();
@@ -210,6 +210,33 @@ fn mountinfo_candidates_must_pass_statfs() {
         FakePolicy::debian_without_container_module(),
     );
     assert_eq!(host.selinuxfs_mount(), Some(real.as_path()));
+}
+
+/// A mount point elsewhere that is not UTF-8 must not hide selinuxfs, and a selinuxfs
+/// mounted at such a path (with every escaped character) is found at its exact bytes.
+#[test]
+fn mountinfo_with_names_that_are_not_utf8_still_finds_selinuxfs() {
+    use std::os::unix::ffi::OsStrExt;
+    let fx = Fixture::new();
+    let name = std::ffi::OsStr::from_bytes(b"se l\tinux\n\\\xff");
+    let real = fx.root().join(name);
+    for (file, content) in [("enforce", "1"), ("mls", "1"), ("context", "")] {
+        fs::create_dir_all(&real).unwrap();
+        fs::write(real.join(file), content).unwrap();
+    }
+    fx.write("proc/filesystems", PROC_FILESYSTEMS_WITH_SELINUX);
+    fx.write(
+        "proc/self/mountinfo",
+        b"27 1 254:0 / / rw - ext4 /dev/vda rw\n\
+          70 27 0:42 / /tmp/a\\040b\\011c\\012d\\134e\xfe rw - tmpfs tmpfs rw\n\
+          71 27 0:38 / /se\\040l\\011inux\\012\\134\xff rw - selinuxfs selinuxfs rw\n",
+    );
+    let host = fx.host(
+        FakeFilesystems::default().selinuxfs_at(real.clone(), false),
+        FakePolicy::debian_without_container_module(),
+    );
+    assert_eq!(host.selinuxfs_mount(), Some(real.as_path()));
+    assert_eq!(host.enforce_mode().unwrap(), EnforceMode::Enforcing);
 }
 
 #[test]

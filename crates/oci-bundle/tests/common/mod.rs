@@ -8,7 +8,7 @@ use std::fs;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
-use nix::mount::{mount, umount2, MntFlags, MsFlags};
+use rustix::mount::{MountFlags, UnmountFlags};
 use tempfile::TempDir;
 
 /// A fixture from `tests/fixtures`.
@@ -68,26 +68,23 @@ pub fn snapshot(dir: &Path) -> BTreeMap<String, Entry> {
         .collect()
 }
 
-pub fn running_as_root() -> bool {
-    nix::unistd::geteuid().is_root()
-}
-
 /// A tmpfs mounted on a fresh temporary directory, unmounted (detached) on drop.
 pub struct Tmpfs {
     dir: TempDir,
 }
 
 impl Tmpfs {
-    /// Mounts a tmpfs of `size` (e.g. `"64k"`). Needs root.
+    /// Mounts a tmpfs of `size` (e.g. `"64k"`). Needs root: tests that use it are
+    /// marked `#[ignore = "root: …"]` (CI runs them as root with `--include-ignored`).
     pub fn mount(size: &str) -> Tmpfs {
         let dir = tempfile::tempdir().expect("tempdir");
-        let options = format!("size={size},mode=0755");
-        mount(
-            Some("tmpfs"),
+        let options = std::ffi::CString::new(format!("size={size},mode=0755")).unwrap();
+        rustix::mount::mount(
+            "tmpfs",
             dir.path(),
-            Some("tmpfs"),
-            MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
-            Some(options.as_str()),
+            "tmpfs",
+            MountFlags::NOSUID | MountFlags::NODEV,
+            options.as_c_str(),
         )
         .expect("mount tmpfs");
         Tmpfs { dir }
@@ -99,12 +96,10 @@ impl Tmpfs {
 
     /// Makes the mount read-only.
     pub fn remount_read_only(&self) {
-        mount(
-            None::<&str>,
+        rustix::mount::mount_remount(
             self.dir.path(),
-            None::<&str>,
-            MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
-            None::<&str>,
+            MountFlags::RDONLY | MountFlags::NOSUID | MountFlags::NODEV,
+            c"",
         )
         .expect("remount tmpfs read-only");
     }
@@ -112,6 +107,6 @@ impl Tmpfs {
 
 impl Drop for Tmpfs {
     fn drop(&mut self) {
-        let _ = umount2(self.dir.path(), MntFlags::MNT_DETACH);
+        let _ = rustix::mount::unmount(self.dir.path(), UnmountFlags::DETACH);
     }
 }
