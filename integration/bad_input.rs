@@ -605,7 +605,14 @@ fn force_cases(world: &World) -> Vec<Case> {
 
     let dir = world.bundle("fifo", |_| {});
     fs::remove_file(dir.join("config.json")).unwrap();
-    nix::unistd::mkfifo(&dir.join("config.json"), nix::sys::stat::Mode::S_IRWXU).unwrap();
+    rustix::fs::mknodat(
+        rustix::fs::CWD,
+        dir.join("config.json"),
+        rustix::fs::FileType::Fifo,
+        rustix::fs::Mode::RWXU,
+        0,
+    )
+    .unwrap();
     let culprit = [config_of(&dir), "FIFO".into()];
     cases.push(Case::create(
         world,

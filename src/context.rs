@@ -42,7 +42,7 @@ impl CallContext {
             root_flag,
             cwd.as_deref(),
             &runtime,
-            euid_is_root(),
+            rustix::process::geteuid().is_root(),
             std::env::var_os("XDG_RUNTIME_DIR")
                 .as_deref()
                 .map(OsStr::new),
@@ -84,9 +84,4 @@ impl CallContext {
     pub fn dry_run(&self) -> bool {
         self.settings.selinux == SelinuxMode::DryRun
     }
-}
-
-fn euid_is_root() -> bool {
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    unsafe { libc::geteuid() == 0 }
 }

@@ -90,7 +90,6 @@ fn append(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         .create(true)
         .append(true)
         .mode(0o600)
-        .custom_flags(libc::O_CLOEXEC)
         .open(path)?;
     f.write_all(bytes)
 }
