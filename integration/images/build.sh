@@ -257,6 +257,7 @@ build_postgres() {
           "LANG=C.UTF-8", "PGDATA=/var/lib/postgresql/15/main"],
     Entrypoint: [$ep],
     Cmd: ["postgres"],
+    User: "postgres",
     WorkingDir: "/",
     ExposedPorts: {"5432/tcp": {}},
     StopSignal: "SIGINT",
