@@ -295,28 +295,58 @@ fn unshare_cwd() -> io::Result<()> {
 
 /// Every mount of the superblock `device` in every mount namespace, as (a pid in that
 /// namespace, mount point as that namespace sees it). One mountinfo is read per
-/// namespace; processes that vanish meanwhile are skipped.
+/// namespace. Only a process that vanished meanwhile is skipped (another process of its
+/// namespace is still read); any other failure to read a namespace is an error: the
+/// caller must not conclude that no copy is left when it could not look.
 pub fn mounts_of_device_everywhere(device: (u32, u32)) -> io::Result<Vec<(u32, PathBuf)>> {
-    let mut seen_namespaces = std::collections::HashSet::new();
-    let mut found = Vec::new();
+    let mut pids = Vec::new();
     for entry in fs::read_dir("/proc")? {
-        let entry = entry?;
-        let Some(pid) = entry
+        if let Some(pid) = entry?
             .file_name()
             .to_str()
             .and_then(|n| n.parse::<u32>().ok())
-        else {
-            continue;
+        {
+            pids.push(pid);
+        }
+    }
+    scan_namespaces(
+        device,
+        pids,
+        |pid| fs::read_link(format!("/proc/{pid}/ns/mnt")),
+        MountTable::read_pid,
+    )
+}
+
+/// The namespace walk of [`mounts_of_device_everywhere`] over given readers.
+fn scan_namespaces(
+    device: (u32, u32),
+    pids: impl IntoIterator<Item = u32>,
+    namespace_of: impl Fn(u32) -> io::Result<PathBuf>,
+    table_of: impl Fn(u32) -> Result<MountTable, mountinfo::Error>,
+) -> io::Result<Vec<(u32, PathBuf)>> {
+    let vanished = |e: &io::Error| {
+        matches!(
+            e.raw_os_error(),
+            Some(libc_errno::ENOENT) | Some(libc_errno::ESRCH)
+        )
+    };
+    let mut seen_namespaces = std::collections::HashSet::new();
+    let mut found = Vec::new();
+    for pid in pids {
+        let namespace = match namespace_of(pid) {
+            Ok(namespace) => namespace,
+            Err(e) if vanished(&e) => continue,
+            Err(e) => return Err(io::Error::new(e.kind(), format!("/proc/{pid}/ns/mnt: {e}"))),
         };
-        let Ok(namespace) = fs::read_link(format!("/proc/{pid}/ns/mnt")) else {
-            continue;
-        };
-        if !seen_namespaces.insert(namespace) {
+        if seen_namespaces.contains(&namespace) {
             continue;
         }
-        let Ok(table) = MountTable::read_pid(pid) else {
-            continue;
+        let table = match table_of(pid) {
+            Ok(table) => table,
+            Err(mountinfo::Error::Read { source, .. }) if vanished(&source) => continue,
+            Err(e) => return Err(io::Error::other(e.to_string())),
         };
+        seen_namespaces.insert(namespace);
         found.extend(
             table
                 .mounts_of_device(device)
@@ -324,4 +354,90 @@ pub fn mounts_of_device_everywhere(device: (u32, u32)) -> io::Result<Vec<(u32, P
         );
     }
     Ok(found)
+}
+
+/// The errno values the namespace walk tells apart.
+mod libc_errno {
+    pub const ENOENT: i32 = rustix::io::Errno::NOENT.raw_os_error();
+    pub const ESRCH: i32 = rustix::io::Errno::SRCH.raw_os_error();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LINE: &str = "44 27 0:39 / /b/rootfs rw - overlay overlay rw,lowerdir=/s/1\n";
+    const OTHER: &str = "45 27 0:40 / /elsewhere rw - tmpfs tmpfs rw\n";
+
+    fn errno(code: rustix::io::Errno) -> io::Error {
+        io::Error::from_raw_os_error(code.raw_os_error())
+    }
+
+    fn table(text: &str) -> Result<MountTable, mountinfo::Error> {
+        MountTable::parse(text.as_bytes())
+    }
+
+    #[test]
+    fn a_vanished_process_is_skipped_and_its_namespace_read_through_another() {
+        // pid 1 and 2 share namespace A; pid 1 vanishes between the two reads.
+        let found = scan_namespaces(
+            (0, 39),
+            [1, 2, 3],
+            |pid| Ok(PathBuf::from(if pid == 3 { "mnt:[B]" } else { "mnt:[A]" })),
+            |pid| match pid {
+                1 => Err(mountinfo::Error::Read {
+                    path: "/proc/1/mountinfo".into(),
+                    source: errno(rustix::io::Errno::SRCH),
+                }),
+                2 => table(LINE),
+                _ => table(OTHER),
+            },
+        )
+        .unwrap();
+        assert_eq!(found, vec![(2, PathBuf::from("/b/rootfs"))]);
+        // A process gone before its namespace link could be read is skipped too.
+        let found = scan_namespaces(
+            (0, 39),
+            [7, 8],
+            |pid| match pid {
+                7 => Err(errno(rustix::io::Errno::NOENT)),
+                _ => Ok(PathBuf::from("mnt:[A]")),
+            },
+            |_| table(LINE),
+        )
+        .unwrap();
+        assert_eq!(found, vec![(8, PathBuf::from("/b/rootfs"))]);
+    }
+
+    #[test]
+    fn a_namespace_that_cannot_be_read_is_an_error_not_an_empty_answer() {
+        let denied = scan_namespaces(
+            (0, 39),
+            [5],
+            |_| Ok(PathBuf::from("mnt:[A]")),
+            |_| {
+                Err(mountinfo::Error::Read {
+                    path: "/proc/5/mountinfo".into(),
+                    source: errno(rustix::io::Errno::ACCESS),
+                })
+            },
+        )
+        .unwrap_err();
+        assert!(denied.to_string().contains("/proc/5/mountinfo"), "{denied}");
+        let malformed = scan_namespaces(
+            (0, 39),
+            [5],
+            |_| Ok("mnt:[A]".into()),
+            |_| table("garbage\n"),
+        );
+        assert!(malformed.is_err());
+        let link = scan_namespaces(
+            (0, 39),
+            [6],
+            |_| Err(errno(rustix::io::Errno::ACCESS)),
+            |_| table(LINE),
+        )
+        .unwrap_err();
+        assert!(link.to_string().starts_with("/proc/6/ns/mnt: "), "{link}");
+    }
 }
