@@ -15,7 +15,7 @@ set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 MCSRUN_VM_DIR=${MCSRUN_VM_DIR:-/var/tmp/mcsrun-vm}
-IMAGE_SIZE=${IMAGE_SIZE:-4G}
+IMAGE_SIZE=${IMAGE_SIZE:-8G}
 if [ -z "${MIRROR:-}" ]; then
   MIRROR=http://deb.debian.org/debian
   if [ -f /etc/apt/sources.list.d/debian.sources ]; then
@@ -28,6 +28,7 @@ packages=(
   selinux-policy-default policycoreutils selinux-utils setools
   selinux-policy-dev selinux-policy-src
   runc containerd docker.io busybox-static jq
+  iptables postgresql-client-15
 )
 
 key=$( {

@@ -2,9 +2,10 @@
 # The enforcing-SELinux VM suite of mcsrun, in one command:
 #   integration/vm/run.sh
 # 1. installs the host tools (host-deps.sh),
-# 2. builds the guest image or reuses the cached one (build-image.sh),
+# 2. builds the guest image and the application images (nginx, PostgreSQL,
+#    integration/images/build.sh), or reuses the cached ones,
 # 3. builds mcsrun and mcsctl (cargo build --release) unless MCSRUN_BIN and
-#    MCSCTL_BIN name ready binaries,
+#    MCSCTL_BIN name ready binaries, and the CRI client cri-pod (an example),
 # 4. boots the image under qemu once with SELinux enforcing and once with
 #    SELinux disabled, each time running guest-tests/ from a payload disk,
 # 5. prints each check with PASS/FAIL, the container labels seen (ps -eZ) and
@@ -14,7 +15,7 @@
 #   MCSRUN_VM_DIR      work and cache dir (default /var/tmp/mcsrun-vm)
 #   MCSRUN_BIN, MCSCTL_BIN   use these binaries instead of building them
 #   MCSRUN_VM_BOOTS    boots to run (default "enforcing disabled")
-#   MCSRUN_VM_TIMEOUT  seconds allowed per boot (default 900)
+#   MCSRUN_VM_TIMEOUT  seconds allowed per boot (default 2700)
 #   MCSRUN_VM_PARALLEL 1 (default): the boots run side by side; 0: one after the other
 #   MCSRUN_VM_ACCEL    tcg (default) or kvm where /dev/kvm runs stock kernels
 #   MCSRUN_VM_ONLY     glob of check scripts to run, e.g. "00-*" (default all)
@@ -24,7 +25,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 MCSRUN_VM_DIR=${MCSRUN_VM_DIR:-/var/tmp/mcsrun-vm}
 MCSRUN_VM_BOOTS=${MCSRUN_VM_BOOTS:-enforcing disabled}
-MCSRUN_VM_TIMEOUT=${MCSRUN_VM_TIMEOUT:-900}
+MCSRUN_VM_TIMEOUT=${MCSRUN_VM_TIMEOUT:-2700}
 MCSRUN_VM_PARALLEL=${MCSRUN_VM_PARALLEL:-1}
 MCSRUN_VM_ACCEL=${MCSRUN_VM_ACCEL:-tcg}
 MCSRUN_VM_ONLY=${MCSRUN_VM_ONLY:-[0-9][0-9]-*}
@@ -45,6 +46,9 @@ stamp "guest image"
 image_log=$runs/build-image.log
 "$here/build-image.sh" > "$image_log" 2>&1 &
 image_pid=$!
+apps_log=$runs/build-app-images.log
+"$repo/integration/images/build.sh" > "$apps_log" 2>&1 &
+apps_pid=$!
 
 t_cargo0=$(date +%s)
 if [ -n "${MCSRUN_BIN:-}" ] || [ -n "${MCSCTL_BIN:-}" ]; then
@@ -53,7 +57,7 @@ if [ -n "${MCSRUN_BIN:-}" ] || [ -n "${MCSCTL_BIN:-}" ]; then
 else
   stamp "cargo build --release (mcsrun, mcsctl)"
   if ! (cd "$repo" && cargo build --release --bin mcsrun --bin mcsctl); then
-    kill "$image_pid" 2>/dev/null || true
+    kill "$image_pid" "$apps_pid" 2>/dev/null || true
     echo "run.sh: cargo build failed" >&2
     exit 1
   fi
@@ -61,6 +65,13 @@ else
   MCSRUN_BIN=$target_dir/release/mcsrun
   MCSCTL_BIN=$target_dir/release/mcsctl
 fi
+stamp "cargo build --release --example cri-pod"
+if ! (cd "$repo" && cargo build --release --example cri-pod); then
+  kill "$image_pid" "$apps_pid" 2>/dev/null || true
+  echo "run.sh: cargo build of cri-pod failed" >&2
+  exit 1
+fi
+CRI_POD_BIN=${CARGO_TARGET_DIR:-$repo/target}/release/examples/cri-pod
 for b in "$MCSRUN_BIN" "$MCSCTL_BIN"; do
   [ -x "$b" ] || { echo "run.sh: $b is not an executable" >&2; exit 1; }
 done
@@ -73,6 +84,13 @@ if ! wait "$image_pid"; then
 fi
 image_dir=$(tail -1 "$image_log")
 stamp "image: $image_dir ($(head -1 "$image_log"))"
+if ! wait "$apps_pid"; then
+  tail -30 "$apps_log"
+  echo "run.sh: application image build failed (log: $apps_log)" >&2
+  exit 1
+fi
+apps_dir=$(tail -1 "$apps_log")
+stamp "application images: $apps_dir ($(head -1 "$apps_log"))"
 t_image=$(($(date +%s) - t_start - t_deps))
 
 case $MCSRUN_VM_ACCEL in
@@ -92,8 +110,13 @@ boot() {
   mkdir -p "$dir/payload/bin" "$dir/payload/tests" "$dir/out"
   cp "$MCSRUN_BIN" "$dir/payload/bin/mcsrun"
   cp "$MCSCTL_BIN" "$dir/payload/bin/mcsctl"
+  cp "$CRI_POD_BIN" "$dir/payload/bin/cri-pod"
   cp "$here/guest-tests/entry.sh" "$dir/payload/entry.sh"
   cp "$here/guest-tests/lib.sh" "$dir/payload/tests/"
+  # The application images reach the guest as read-only disks (a docker-archive
+  # is a tar, so the disk itself is the archive): /dev/vdd nginx, /dev/vde postgres.
+  mkdir -p "$dir/payload/images"
+  { cat "$apps_dir/images.env"; echo 'IMAGE_DEVICES="/dev/vdd /dev/vde"'; } > "$dir/payload/images/images.env"
   # shellcheck disable=SC2086
   cp "$here"/guest-tests/$MCSRUN_VM_ONLY.sh "$dir/payload/tests/"
   echo "$mode" > "$dir/payload/boot-mode"
@@ -101,14 +124,16 @@ boot() {
   truncate -s 64M "$dir/results.img"
   t0=$(date +%s)
   set +e
-  timeout "$MCSRUN_VM_TIMEOUT" qemu-system-x86_64 "${accel[@]}" -m 2048 -smp 2 \
+  timeout "$MCSRUN_VM_TIMEOUT" qemu-system-x86_64 "${accel[@]}" -m 3072 -smp 2 \
     -nodefaults -display none -no-reboot -monitor none -nic none \
     -serial "file:$dir/serial.log" \
     -kernel "$image_dir/vmlinuz" -initrd "$image_dir/initrd.img" \
     -append "root=/dev/vda rw console=ttyS0 panic=-1 quiet $params" \
     -drive "file=$image_dir/root.img,format=raw,if=virtio,snapshot=on" \
     -drive "file=$dir/payload.tar,format=raw,if=virtio,readonly=on" \
-    -drive "file=$dir/results.img,format=raw,if=virtio"
+    -drive "file=$dir/results.img,format=raw,if=virtio" \
+    -drive "file=$apps_dir/nginx.tar,format=raw,if=virtio,readonly=on" \
+    -drive "file=$apps_dir/postgres.tar,format=raw,if=virtio,readonly=on"
   rc=$?
   set -e
   t1=$(date +%s)
@@ -161,9 +186,13 @@ for mode in $MCSRUN_VM_BOOTS; do
     echo "  labels seen (ps -eZ):"
     sed 's/^\([^\t]*\)\t/    [\1] /' "$dir/out/labels.txt"
   fi
+  if [ -s "$dir/out/info/matrix.txt" ]; then
+    echo "  docker matrix (anchor: dockerd --selinux-enabled + runc; mcsrun: dockerd without it):"
+    sed 's/^/    /' "$dir/out/info/matrix.txt"
+  fi
   if [ -s "$dir/out/avc.txt" ]; then
-    echo "  AVC denial:"
-    head -1 "$dir/out/avc.txt" | sed 's/^\([^\t]*\)\t/    [\1] /'
+    echo "  AVC denials:"
+    sed 's/^\([^\t]*\)\t/    [\1] /' "$dir/out/avc.txt"
   fi
 done
 echo

@@ -7,6 +7,8 @@ OUT=${MCSRUN_VM_OUT:-/run/mcsrun-vm/out}
 mkdir -p "$OUT/logs"
 install -m 0755 "$P/bin/mcsrun" /usr/local/bin/mcsrun
 install -m 0755 "$P/bin/mcsctl" /usr/local/bin/mcsctl
+# The payload's filesystem does not allow exec: the checks' own tools go on PATH too.
+[ -f "$P/bin/cri-pod" ] && install -m 0755 "$P/bin/cri-pod" /usr/local/bin/cri-pod
 command -v restorecon >/dev/null && selinuxenabled 2>/dev/null && restorecon /usr/local/bin/mcsrun /usr/local/bin/mcsctl
 {
   echo "boot-mode: $(cat "$P/boot-mode")"
@@ -22,7 +24,9 @@ for t in "$P"/tests/[0-9][0-9]-*.sh; do
   name=$(basename "$t" .sh)
   echo
   echo "======== $name (t=$(cut -d' ' -f1 /proc/uptime)s)"
-  SUITE=$name timeout --kill-after=10 "${MCSRUN_VM_CHECK_TIMEOUT:-300}" bash "$t" 2>&1 | tee "$OUT/logs/$name.log"
+  # A script may ask for more time than the default with a "# vm-timeout: SECONDS" line.
+  limit=$(sed -n 's/^# vm-timeout: \([0-9]*\)$/\1/p' "$t" | head -n 1)
+  SUITE=$name timeout --kill-after=10 "${limit:-${MCSRUN_VM_CHECK_TIMEOUT:-300}}" bash "$t" 2>&1 | tee "$OUT/logs/$name.log"
   rc=${PIPESTATUS[0]}
   if [ "$rc" != 0 ]; then
     printf 'FAIL\t%s\t%s\t%s\n' "$name" "script exit status" "exited $rc (124 = timed out)" >> "$OUT/checks.tsv"

@@ -136,11 +136,12 @@ write_bundle_config() {
     }' > "$bundle/config.json"
 }
 
-# make_docker_archive FILE: a one-layer docker-archive (docker save format) of
-# busybox-static, tagged local/busybox:latest; loadable by docker load and
-# ctr images import.
+# make_docker_archive FILE [TAG [CONFIG]]: a one-layer docker-archive (docker
+# save format) of busybox-static, tagged TAG (default local/busybox:latest),
+# its image config's "config" extended by the JSON object CONFIG; loadable by
+# docker load and ctr images import.
 make_docker_archive() {
-  local out=$1 d diff config config_sha
+  local out=$1 tag=${2:-local/busybox:latest} extra=${3:-"{}"} d diff config config_sha
   d=$(mktemp -d)
   make_busybox_rootfs "$d/layer"
   tar -C "$d/layer" -cf "$d/layer.tar" .
@@ -148,26 +149,26 @@ make_docker_archive() {
   mkdir -p "$d/archive/$diff"
   mv "$d/layer.tar" "$d/archive/$diff/layer.tar"
   echo 1.0 > "$d/archive/$diff/VERSION"
-  config=$(jq -cn --arg diff "sha256:$diff" '{
+  config=$(jq -cn --arg diff "sha256:$diff" --argjson extra "$extra" '{
     architecture: "amd64", os: "linux", created: "2024-01-01T00:00:00Z",
-    config: {Env: ["PATH=/bin"], Cmd: ["sh"]},
+    config: ({Env: ["PATH=/bin"], Cmd: ["sh"]} + $extra),
     rootfs: {type: "layers", diff_ids: [$diff]},
     history: [{created: "2024-01-01T00:00:00Z", created_by: "busybox-static"}]}')
   config_sha=$(printf '%s' "$config" | sha256sum | cut -c1-64)
   printf '%s' "$config" > "$d/archive/$config_sha.json"
-  jq -cn --arg c "$config_sha.json" --arg l "$diff/layer.tar" \
-    '[{Config: $c, RepoTags: ["local/busybox:latest"], Layers: [$l]}]' > "$d/archive/manifest.json"
+  jq -cn --arg c "$config_sha.json" --arg l "$diff/layer.tar" --arg tag "$tag" \
+    '[{Config: $c, RepoTags: [$tag], Layers: [$l]}]' > "$d/archive/manifest.json"
   tar -C "$d/archive" -cf "$out" .
   rm -rf "$d"
 }
 
-# wait_for SECONDS COMMAND...: retries COMMAND every 0.5 s until it succeeds.
+# wait_for SECONDS COMMAND...: retries COMMAND every 0.5 s until it succeeds, for
+# at most SECONDS of wall time (a slow COMMAND counts against the limit).
 wait_for() {
-  local limit=$1 i=0
+  local limit=$1 start=$SECONDS
   shift
   until "$@"; do
-    i=$((i + 1))
-    [ $i -ge $((limit * 2)) ] && return 1
+    [ $((SECONDS - start)) -ge "$limit" ] && return 1
     sleep 0.5
   done
 }
