@@ -56,12 +56,13 @@ impl Engine {
         })
     }
 
-    /// What makes the engine read the edited file (`mcsctl setup` never runs it).
-    pub fn restart_hint(self) -> &'static str {
+    /// The command that makes the engine read the edited file (`mcsctl setup` never
+    /// runs it); none for podman, which reads containers.conf at every command.
+    pub fn restart_command(self) -> Option<&'static str> {
         match self {
-            Engine::Docker => "systemctl restart docker",
-            Engine::Containerd => "systemctl restart containerd",
-            Engine::Podman => "nothing to restart: podman reads containers.conf at every command",
+            Engine::Docker => Some("systemctl restart docker"),
+            Engine::Containerd => Some("systemctl restart containerd"),
+            Engine::Podman => None,
         }
     }
 }
