@@ -329,6 +329,9 @@ fn setup(args: &SetupArgs) -> Result<i32, String> {
                 backup.display()
             )
         }
+        Backup::FileRemoved => {
+            println!("removed {shown}: setup had created it, and it holds nothing else")
+        }
         Backup::None => {}
     }
     match engine.restart_command() {

@@ -2,7 +2,8 @@
 //! empty), and write the edited text back atomically — a temporary file in the same
 //! directory with the old file's mode, owner and SELinux label, fsync, rename — after
 //! saving the old content as `<file>.mcsctl-bak`. An undo that gives back exactly what
-//! the backup holds removes the backup: nothing is left behind.
+//! the backup holds removes the backup, and an undo of a file that setup created (no
+//! backup) and that holds nothing else removes the file: nothing is left behind.
 
 use crate::{edit, Action, Edited, Engine, Options, ParseError};
 use std::ffi::CString;
@@ -68,6 +69,8 @@ pub enum Backup {
     Removed(PathBuf),
     /// The file did not exist before.
     None,
+    /// Undo left only what setup writes into a new file: the file was removed.
+    FileRemoved,
 }
 
 /// Reads `path` and computes the edit.
@@ -157,6 +160,21 @@ impl Plan {
         crate::diff(before_label, &label, &self.before, &self.edited.text)
     }
 
+    /// Whether the undone text is what undo makes of a file that setup created.
+    fn leaves_only_setups_skeleton(&self) -> bool {
+        let name = &self.edited.text;
+        [false, true].into_iter().any(|set_as_default| {
+            let options = Options {
+                runtime_name: crate::DEFAULT_RUNTIME_NAME.to_owned(),
+                runtime_path: "/mcsrun".to_owned(),
+                set_as_default,
+            };
+            edit(self.engine, Action::Setup, &options, "")
+                .and_then(|created| edit(self.engine, Action::Undo, &options, &created.text))
+                .is_ok_and(|skeleton| skeleton.text == *name)
+        })
+    }
+
     /// The backup file of this config.
     pub fn backup_path(&self) -> PathBuf {
         let mut name = self.target.as_os_str().to_owned();
@@ -170,6 +188,10 @@ impl Plan {
             return Ok(Backup::None);
         }
         let backup = self.backup_path();
+        if self.action == Action::Undo && !backup.exists() && self.leaves_only_setups_skeleton() {
+            fs::remove_file(&self.target).map_err(io_error(&self.path))?;
+            return Ok(Backup::FileRemoved);
+        }
         let restores_backup = self.action == Action::Undo
             && fs::read(&backup).is_ok_and(|b| b == self.edited.text.as_bytes());
         let original = if self.existed {

@@ -76,6 +76,10 @@ fn a_missing_file_is_created_with_its_directory() {
         fs::metadata(&path).unwrap().permissions().mode() & 0o777,
         0o644
     );
+    // Undo of a file that setup created removes it again.
+    let undo = plan(Engine::Containerd, Action::Undo, &options(), &path).unwrap();
+    assert_eq!(undo.write().unwrap(), Backup::FileRemoved);
+    assert!(!path.exists());
     // Undo of a file without mcsrun is nothing at all.
     let absent = dir.path().join("absent.json");
     let undo = plan(Engine::Docker, Action::Undo, &options(), &absent).unwrap();
