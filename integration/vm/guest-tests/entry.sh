@@ -22,7 +22,9 @@ for t in "$P"/tests/[0-9][0-9]-*.sh; do
   name=$(basename "$t" .sh)
   echo
   echo "======== $name (t=$(cut -d' ' -f1 /proc/uptime)s)"
-  SUITE=$name timeout --kill-after=10 "${MCSRUN_VM_CHECK_TIMEOUT:-300}" bash "$t" 2>&1 | tee "$OUT/logs/$name.log"
+  # A script may ask for more time with a line "# check-timeout: SECONDS".
+  limit=$(sed -n 's/^# check-timeout: *\([0-9][0-9]*\)$/\1/p' "$t" | head -n 1)
+  SUITE=$name timeout --kill-after=10 "${limit:-${MCSRUN_VM_CHECK_TIMEOUT:-300}}" bash "$t" 2>&1 | tee "$OUT/logs/$name.log"
   rc=${PIPESTATUS[0]}
   if [ "$rc" != 0 ]; then
     printf 'FAIL\t%s\t%s\t%s\n' "$name" "script exit status" "exited $rc (124 = timed out)" >> "$OUT/checks.tsv"
