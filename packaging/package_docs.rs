@@ -37,7 +37,8 @@ fn run(out: &Path) -> std::io::Result<()> {
     for sub in mcsctl.get_subcommands() {
         // clap names are &'static str without its "string" feature; this process is short.
         let name: &'static str = String::leak(format!("mcsctl-{}", sub.get_name()));
-        let page = sub.clone().name(name).version(version);
+        let usage: &'static str = String::leak(format!("mcsctl {}", sub.get_name()));
+        let page = sub.clone().name(name).bin_name(usage).version(version);
         write_man(&man8.join(format!("{name}.8")), &page, "8")?;
     }
 
