@@ -61,7 +61,7 @@ check "a second setup changes nothing" "$again" eval 'echo "$again" | grep -q "n
 section "docker through systemd"
 # Earlier checks ran engines from the harness (unconfined_t): their state may carry labels
 # systemd's confined engines cannot use. The file contexts say what it should be.
-restorecon -R /var/lib/docker /var/lib/containerd /run/docker /run/containerd /etc/docker 2>/dev/null
+restorecon -R /var/lib/docker /var/lib/containerd /run/docker /run/containerd /etc/docker /etc/cni 2>/dev/null
 systemctl unmask docker.service docker.socket containerd.service > /dev/null 2>&1
 systemctl daemon-reload
 avc_mark
