@@ -26,6 +26,8 @@ mod examples;
 mod image;
 #[path = "engines/observe.rs"]
 mod observe;
+#[path = "engines/setup_checks.rs"]
+mod setup_checks;
 
 use checks::{Check, Outcome, Suite};
 use engines::{EngineSettings, Engines, Layout};

@@ -1,13 +1,16 @@
-//! `mcsctl`'s command line: `status` (the host doctor of the `mcs-doctor` crate) and the
+//! `mcsctl`'s command line: `status` (the host doctor of the `mcs-doctor` crate), the
 //! allocator's `list`, `inspect`, `gc` — each human-readable by default and JSON with
-//! `--json`. Only argument parsing, printing and exit codes live here.
+//! `--json` — and `setup ENGINE` (the config edits of the `engine-setup` crate). Only
+//! argument parsing, printing and exit codes live here.
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
+use engine_setup::file::Backup;
+use engine_setup::{Action, Engine};
 use mcs_alloc::{runtime_state_exists, unix_now, Record, Store};
 use mcsrun_settings::{FlagOverrides, Settings, SettingsError};
 use serde_json::{json, Value};
 use std::ffi::OsString;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::runlog::DecisionLog;
@@ -19,24 +22,51 @@ use crate::runlog::DecisionLog;
     about = "Inspect and reclaim the SELinux MCS levels mcsrun holds"
 )]
 struct Cli {
-    /// mcsrun config file (default /etc/mcsrun/config.toml, env MCSRUN_CONFIG).
-    #[arg(long, global = true, visible_alias = "mcs-config", value_name = "PATH")]
-    config: Option<OsString>,
-    /// Allocator state dir (default from config / MCSRUN_STATE_DIR, else /run/mcsrun).
-    #[arg(long, global = true, value_name = "DIR")]
-    state_dir: Option<OsString>,
+    #[command(flatten)]
+    settings: SettingsArgs,
     #[command(subcommand)]
     command: Cmd,
 }
 
-#[derive(Subcommand, Debug)]
+/// Where mcsrun's settings come from; accepted before the subcommand and after it (the
+/// later one wins). Not global: `setup`'s own `--config` is the engine's file.
+#[derive(Args, Debug, Clone, Default, PartialEq, Eq)]
+struct SettingsArgs {
+    /// mcsrun config file (default /etc/mcsrun/config.toml, env MCSRUN_CONFIG).
+    #[arg(long, visible_alias = "mcs-config", value_name = "PATH")]
+    config: Option<OsString>,
+    /// Allocator state dir (default from config / MCSRUN_STATE_DIR, else /run/mcsrun).
+    #[arg(long, value_name = "DIR")]
+    state_dir: Option<OsString>,
+}
+
+impl SettingsArgs {
+    fn or(self, earlier: &SettingsArgs) -> SettingsArgs {
+        SettingsArgs {
+            config: self.config.or_else(|| earlier.config.clone()),
+            state_dir: self.state_dir.or_else(|| earlier.state_dir.clone()),
+        }
+    }
+}
+
+#[derive(Subcommand, Debug, PartialEq, Eq)]
 enum Cmd {
     /// Host doctor: SELinux, policy types, layer storage labels, binary labels and engine
     /// domains, runtime, state dir and level counts; exit 1 when a check fails.
     #[command(visible_alias = "doctor")]
-    Status(StatusArgs),
+    Status {
+        #[command(flatten)]
+        args: StatusArgs,
+        #[command(flatten)]
+        settings: SettingsArgs,
+    },
     /// Every level held: level, owner (runtime root + id), bundle, age, alive.
-    List(Output),
+    List {
+        #[command(flatten)]
+        out: Output,
+        #[command(flatten)]
+        settings: SettingsArgs,
+    },
     /// The level(s) held by one container.
     Inspect {
         /// Container id.
@@ -46,6 +76,8 @@ enum Cmd {
         root: Option<PathBuf>,
         #[command(flatten)]
         out: Output,
+        #[command(flatten)]
+        settings: SettingsArgs,
     },
     /// Release levels of containers whose runtime state is gone.
     Gc {
@@ -54,7 +86,63 @@ enum Cmd {
         grace_seconds: Option<u64>,
         #[command(flatten)]
         out: Output,
+        #[command(flatten)]
+        settings: SettingsArgs,
     },
+    /// Add mcsrun to an engine's config (docker's daemon.json, containerd's config.toml,
+    /// podman's containers.conf), keeping everything else in it; --undo takes it out.
+    /// Writes atomically with a backup (<file>.mcsctl-bak) and never restarts the engine.
+    Setup(SetupArgs),
+}
+
+/// An engine `mcsctl setup` knows.
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+enum EngineArg {
+    /// dockerd: runtimes.<name> in /etc/docker/daemon.json
+    Docker,
+    /// containerd's CRI plugin: a runtime handler in /etc/containerd/config.toml
+    Containerd,
+    /// podman: [engine.runtimes] in /etc/containers/containers.conf
+    Podman,
+}
+
+impl From<EngineArg> for Engine {
+    fn from(engine: EngineArg) -> Engine {
+        match engine {
+            EngineArg::Docker => Engine::Docker,
+            EngineArg::Containerd => Engine::Containerd,
+            EngineArg::Podman => Engine::Podman,
+        }
+    }
+}
+
+/// `mcsctl setup` arguments (named as nvidia-ctk's `runtime configure`).
+#[derive(Args, Debug, Clone, PartialEq, Eq)]
+struct SetupArgs {
+    /// The engine whose config to edit.
+    #[arg(value_enum)]
+    engine: EngineArg,
+    /// The engine's config file, if not its default.
+    #[arg(long, value_name = "PATH")]
+    config: Option<PathBuf>,
+    /// Also make mcsrun the engine's default runtime (docker default-runtime, containerd
+    /// default_runtime_name, podman engine.runtime).
+    #[arg(long)]
+    set_as_default: bool,
+    /// Print the change as a diff; write nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// Take mcsrun out of the config again.
+    #[arg(long)]
+    undo: bool,
+    /// The mcsrun binary the engine runs (default: the mcsrun beside this mcsctl, else
+    /// /usr/bin/mcsrun).
+    #[arg(long, value_name = "PATH")]
+    runtime_path: Option<PathBuf>,
+    /// The name the engine knows it by (containerd: the CRI handler, a RuntimeClass's
+    /// `handler`; `runc` sets the default runc handler's BinaryName instead).
+    #[arg(long, value_name = "NAME", default_value = engine_setup::DEFAULT_RUNTIME_NAME)]
+    runtime_name: String,
 }
 
 /// `mcsctl status` arguments.
@@ -68,11 +156,16 @@ struct StatusArgs {
     storage: Vec<PathBuf>,
 }
 
-#[derive(Args, Debug, Clone, Copy)]
+#[derive(Args, Debug, Clone, Copy, PartialEq, Eq)]
 struct Output {
     /// Print JSON for scripts.
     #[arg(long)]
     json: bool,
+}
+
+/// mcsctl's command line, for its man page and shell completions.
+pub fn command() -> clap::Command {
+    Cli::command()
 }
 
 /// Runs mcsctl with full argv (including argv[0]); returns the exit code.
@@ -94,25 +187,40 @@ pub fn main(args: Vec<OsString>) -> i32 {
 }
 
 fn run(cli: Cli) -> Result<i32, String> {
+    let settings_args = match &cli.command {
+        Cmd::Setup(args) => {
+            if cli.settings.config.is_some() {
+                return Err(format!(
+                    "--config before `setup` names mcsrun's own config; the engine's file goes after it: mcsctl setup {} --config PATH",
+                    Engine::from(args.engine)
+                ));
+            }
+            return setup(args);
+        }
+        Cmd::Status { settings, .. }
+        | Cmd::List { settings, .. }
+        | Cmd::Inspect { settings, .. }
+        | Cmd::Gc { settings, .. } => settings.clone().or(&cli.settings),
+    };
     let flags = FlagOverrides {
-        config: cli.config.clone(),
-        state_dir: cli.state_dir.clone(),
+        config: settings_args.config,
+        state_dir: settings_args.state_dir,
         ..Default::default()
     };
-    if let Cmd::Status(args) = &cli.command {
+    if let Cmd::Status { args, .. } = &cli.command {
         // A broken config is one of the things status reports, not a reason to stop.
         return Ok(print_status(&Settings::load_from_process(&flags), args));
     }
     let settings = Settings::load_from_process(&flags).map_err(|e| e.to_string())?;
     match cli.command {
-        Cmd::Status(_) => unreachable!("handled above"),
-        Cmd::List(out) => {
+        Cmd::Status { .. } | Cmd::Setup(_) => unreachable!("handled above"),
+        Cmd::List { out, .. } => {
             let records = open_store(&settings)?
                 .map_or(Ok(vec![]), |s| s.list().map_err(|e| e.to_string()))?;
             print_records(&records, out.json);
             Ok(0)
         }
-        Cmd::Inspect { id, root, out } => {
+        Cmd::Inspect { id, root, out, .. } => {
             let records: Vec<Record> = match open_store(&settings)? {
                 None => vec![],
                 Some(s) => s
@@ -133,7 +241,9 @@ fn run(cli: Cli) -> Result<i32, String> {
             }
             Ok(0)
         }
-        Cmd::Gc { grace_seconds, out } => {
+        Cmd::Gc {
+            grace_seconds, out, ..
+        } => {
             let grace = grace_seconds.map_or(settings.gc_grace, Duration::from_secs);
             let Some(store) = open_store(&settings)? else {
                 print_gc(&mcs_alloc::GcReport::default(), out.json);
@@ -145,6 +255,90 @@ fn run(cli: Cli) -> Result<i32, String> {
             Ok(0)
         }
     }
+}
+
+/// The mcsrun an engine should run: the one installed beside this mcsctl, else the
+/// package's path.
+fn default_runtime_path() -> PathBuf {
+    std::env::current_exe()
+        .ok()
+        .and_then(|exe| Some(exe.parent()?.join("mcsrun")))
+        .filter(|path| path.is_file())
+        .unwrap_or_else(|| PathBuf::from("/usr/bin/mcsrun"))
+}
+
+/// `mcsctl setup`: plans the edit, prints it (a diff with --dry-run), writes it.
+fn setup(args: &SetupArgs) -> Result<i32, String> {
+    let engine = Engine::from(args.engine);
+    let runtime_path = args
+        .runtime_path
+        .clone()
+        .unwrap_or_else(default_runtime_path);
+    let runtime_path = runtime_path
+        .to_str()
+        .ok_or_else(|| format!("{}: not UTF-8", runtime_path.display()))?
+        .to_owned();
+    let options = engine_setup::Options {
+        runtime_name: args.runtime_name.clone(),
+        runtime_path: runtime_path.clone(),
+        set_as_default: args.set_as_default,
+    };
+    let action = if args.undo {
+        Action::Undo
+    } else {
+        Action::Setup
+    };
+    let path = args
+        .config
+        .clone()
+        .unwrap_or_else(|| engine.default_config().to_owned());
+    let plan =
+        engine_setup::file::plan(engine, action, &options, &path).map_err(|e| e.to_string())?;
+    let shown = path.display();
+    if action == Action::Setup && !Path::new(&runtime_path).is_file() {
+        eprintln!("mcsctl: warning: {runtime_path} does not exist (--runtime-path names the mcsrun to run)");
+    }
+    if !plan.changed() {
+        println!(
+            "{shown}: {}; nothing to change",
+            match action {
+                Action::Setup => format!("{engine} already runs mcsrun as asked"),
+                Action::Undo => format!("{engine} does not run mcsrun"),
+            }
+        );
+        return Ok(0);
+    }
+    if args.dry_run {
+        print!("{}", plan.diff());
+        println!("dry run: {shown} not written");
+        return Ok(0);
+    }
+    let backup = plan.write().map_err(|e| e.to_string())?;
+    println!("{shown}:");
+    for change in &plan.edited.changes {
+        println!("  {change}");
+    }
+    for note in &plan.edited.notes {
+        println!("  note: {note}");
+    }
+    match backup {
+        Backup::Saved(backup) => println!("previous version saved as {}", backup.display()),
+        Backup::Removed(backup) => {
+            println!(
+                "back to the original; removed the backup {}",
+                backup.display()
+            )
+        }
+        Backup::FileRemoved => {
+            println!("removed {shown}: setup had created it, and it holds nothing else")
+        }
+        Backup::None => {}
+    }
+    match engine.restart_command() {
+        Some(command) => println!("not restarted; to apply: {command}"),
+        None => println!("podman reads containers.conf at every command: nothing to restart"),
+    }
+    Ok(0)
 }
 
 /// Runs the doctor and prints its report; 1 when a check failed, else 0.
@@ -286,6 +480,46 @@ mod tests {
             Cli::try_parse_from(argv.clone()).unwrap_or_else(|e| panic!("{argv:?}: {e}"));
         }
         assert!(Cli::try_parse_from(["mcsctl", "bogus"]).is_err());
+        // The settings flags work after the subcommand too.
+        let cli =
+            Cli::try_parse_from(["mcsctl", "--config", "/a", "list", "--state-dir", "/s"]).unwrap();
+        let Cmd::List { settings, .. } = &cli.command else {
+            panic!("{cli:?}")
+        };
+        let merged = settings.clone().or(&cli.settings);
+        assert_eq!(merged.config, Some("/a".into()));
+        assert_eq!(merged.state_dir, Some("/s".into()));
+    }
+
+    #[test]
+    fn setup_parses_nvidia_ctk_style_flags() {
+        let cli = Cli::try_parse_from([
+            "mcsctl",
+            "setup",
+            "docker",
+            "--config",
+            "/tmp/daemon.json",
+            "--set-as-default",
+            "--dry-run",
+        ])
+        .unwrap();
+        assert_eq!(
+            cli.command,
+            Cmd::Setup(SetupArgs {
+                engine: EngineArg::Docker,
+                config: Some("/tmp/daemon.json".into()),
+                set_as_default: true,
+                dry_run: true,
+                undo: false,
+                runtime_path: None,
+                runtime_name: "mcsrun".into(),
+            })
+        );
+        for engine in ["containerd", "podman"] {
+            Cli::try_parse_from(["mcsctl", "setup", engine, "--undo"]).unwrap();
+        }
+        assert!(Cli::try_parse_from(["mcsctl", "setup", "crio"]).is_err());
+        command().debug_assert();
     }
 
     #[test]

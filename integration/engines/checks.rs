@@ -125,6 +125,9 @@ pub fn all_checks() -> Vec<Check> {
             run: examples_make_bundle_runs,
         },
     ]
+    .into_iter()
+    .chain(crate::setup_checks::checks())
+    .collect()
 }
 
 pub(crate) fn label_outcome(suite: &Suite, note: Option<String>) -> Outcome {

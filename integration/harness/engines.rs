@@ -852,6 +852,108 @@ state = {state}
     }
 }
 
+/// A second dockerd on the harness's containerd, started by a check from a daemon.json
+/// it wrote (e.g. with `mcsctl setup docker`); removed with its containers when dropped.
+/// Its dirs are below the harness's base, so a run aborted with it still up is cleared
+/// by [`Layout::tear_down`] like everything else.
+pub struct ExtraDockerd {
+    pub dir: PathBuf,
+    child: Child,
+}
+
+impl Engines {
+    /// The daemon.json keys that keep a dockerd private below `dir` on this harness's
+    /// containerd (own socket, data, exec root, pid file and containerd namespace); no
+    /// runtime is named.
+    pub fn private_dockerd_settings(&self, dir: &Path, namespace: &str) -> Value {
+        json!({
+            "hosts": [format!("unix://{}", dir.join("docker.sock").display())],
+            "data-root": dir.join("data"),
+            "exec-root": dir.join("exec"),
+            "pidfile": dir.join("dockerd.pid"),
+            "containerd": self.layout().containerd_socket(),
+            "containerd-namespace": namespace,
+            "containerd-plugins-namespace": format!("plugins.{namespace}"),
+            "deprecated-key-path": dir.join("key.json"),
+            "storage-driver": "overlay2",
+            "iptables": false,
+            "ip6tables": false,
+            "ip-forward": false,
+            "ip-masq": false,
+            "bridge": "none",
+        })
+    }
+
+    /// Starts dockerd from `daemon_json` with the environment every engine here gets, and
+    /// waits until it answers on `<dir>/docker.sock`.
+    pub fn start_extra_dockerd(
+        &self,
+        dir: &Path,
+        daemon_json: &Path,
+    ) -> Result<ExtraDockerd, String> {
+        let log = log_file(&dir.join("dockerd.log"))?;
+        let child = self
+            .daemon_command(DOCKERD)
+            .arg("--config-file")
+            .arg(daemon_json)
+            .stdout(log.try_clone().map_err(|e| format!("dockerd log: {e}"))?)
+            .stderr(log)
+            .spawn()
+            .map_err(|e| format!("start dockerd: {e}"))?;
+        let mut extra = ExtraDockerd {
+            dir: dir.to_owned(),
+            child,
+        };
+        let ready = wait_until(DAEMON_START_TIMEOUT, || {
+            matches!(extra.child.try_wait(), Ok(None)) && extra.docker(["version"]).success()
+        });
+        if !ready {
+            return Err(format!(
+                "dockerd from {} did not answer (log: {})",
+                daemon_json.display(),
+                tail(&dir.join("dockerd.log"))
+            ));
+        }
+        Ok(extra)
+    }
+}
+
+impl ExtraDockerd {
+    /// Runs `/usr/bin/docker -H <its socket> ARGS`.
+    pub fn docker<I, S>(&self, args: I) -> CommandOutput
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        run_with_timeout(
+            Command::new(DOCKER_CLIENT)
+                .env("DOCKER_CONFIG", self.dir.join("client"))
+                .env_remove("DOCKER_HOST")
+                .env_remove("DOCKER_CONTEXT")
+                .arg("-H")
+                .arg(format!("unix://{}", self.dir.join("docker.sock").display()))
+                .args(args),
+            CLIENT_TIMEOUT,
+        )
+    }
+}
+
+impl Drop for ExtraDockerd {
+    fn drop(&mut self) {
+        let listing = self.docker(["ps", "-aq"]);
+        let ids: Vec<&str> = listing.stdout.split_whitespace().collect();
+        if !ids.is_empty() {
+            let mut args = vec!["rm", "-f"];
+            args.extend(ids);
+            self.docker(args);
+        }
+        kill_and_wait(self.child.id() as i32, Some(&mut self.child));
+        for problem in unmount_below(&self.dir) {
+            eprintln!("extra dockerd: {problem}");
+        }
+    }
+}
+
 impl Drop for Engines {
     fn drop(&mut self) {
         for problem in self.tear_down() {

@@ -19,6 +19,7 @@
 #   MCSRUN_VM_PARALLEL 1 (default): the boots run side by side; 0: one after the other
 #   MCSRUN_VM_ACCEL    tcg (default) or kvm where /dev/kvm runs stock kernels
 #   MCSRUN_VM_ONLY     glob of check scripts to run, e.g. "00-*" (default all)
+# target/debian/mcsrun_*.deb (scripts/package.sh) goes onto the payload when present.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -119,6 +120,11 @@ boot() {
   { cat "$apps_dir/images.env"; echo 'IMAGE_DEVICES="/dev/vdd /dev/vde"'; } > "$dir/payload/images/images.env"
   # shellcheck disable=SC2086
   cp "$here"/guest-tests/$MCSRUN_VM_ONLY.sh "$dir/payload/tests/"
+  # The package check (60-package) installs the .deb that scripts/package.sh built.
+  if compgen -G "$repo/target/debian/mcsrun_*.deb" > /dev/null; then
+    mkdir -p "$dir/payload/debs"
+    cp "$repo"/target/debian/mcsrun_*.deb "$dir/payload/debs/"
+  fi
   echo "$mode" > "$dir/payload/boot-mode"
   tar -cf "$dir/payload.tar" -C "$dir/payload" .
   truncate -s 64M "$dir/results.img"

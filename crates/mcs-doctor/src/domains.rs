@@ -3,7 +3,10 @@
 //! are in. The failure it spots: an engine started by systemd from a `bin_t` binary runs
 //! as `initrc_t`; a runtime labelled as a daemon entrypoint (`container_engine_exec_t`,
 //! `container_runtime_exec_t`) then starts in that daemon's domain, which is denied the
-//! state the engine keeps as `initrc_t`, and every container start fails.
+//! state the engine keeps as `initrc_t`, and every container start fails. mcsrun itself
+//! must carry the runtime's label, so that it runs in the domain the runtime it replaces
+//! would run in. Where the package's policy module is installed on disk
+//! ([`PACKAGE_LABELS`]) the fixes use it.
 
 use mcs_label::Context;
 use selinux_host::{HostPaths, SelinuxHost};
@@ -13,6 +16,11 @@ use super::host::{fcontext_regex, shell_word, Doctor};
 use super::report::Check;
 
 const NAME: &str = "domains";
+
+/// The package's helper that installs its SELinux policy module (file contexts for mcsrun,
+/// /run/mcsrun and, on the reference policy, Debian's dockerd and containerd) and
+/// relabels those files.
+pub const PACKAGE_LABELS: &str = "/usr/libexec/mcsrun/selinux-labels";
 
 /// Process names (`/proc/<pid>/comm`) of the engines that run mcsrun.
 pub const ENGINE_COMMANDS: [&str; 2] = ["dockerd", "containerd"];
@@ -94,8 +102,30 @@ fn engine_exec_type(host: &SelinuxHost) -> &'static str {
         .unwrap_or(ENGINE_EXEC_TYPES[0])
 }
 
+fn package_labels(doctor: &Doctor) -> bool {
+    doctor.resolve(Path::new(PACKAGE_LABELS)).is_file()
+}
+
 /// Label the engines' binaries so systemd starts them in the engine domain.
 fn engine_relabel_fix(engines: &[&EngineProcess], exec_type: &str, doctor: &Doctor) -> String {
+    if package_labels(doctor) && exec_type == "container_engine_exec_t" {
+        let mut services: Vec<&str> = engines
+            .iter()
+            .map(|e| {
+                if e.command == "dockerd" {
+                    "docker"
+                } else {
+                    "containerd"
+                }
+            })
+            .collect();
+        services.sort_unstable();
+        services.dedup();
+        return format!(
+            "{PACKAGE_LABELS} install (the package's policy module labels dockerd and containerd container_engine_exec_t) && systemctl restart {}",
+            services.join(" ")
+        );
+    }
     // (fcontext spec, restorecon argument) per binary, first seen first.
     let mut binaries: Vec<(String, String)> = Vec::new();
     let mut add = |spec: String, word: String| {
@@ -222,27 +252,51 @@ fn mcsrun_check(doctor: &Doctor, runtime: Option<&PathBuf>, runtime_type: Option
             .with_fix(format!("restorecon -v {}", shell_word(path))),
         Ok(Some(label)) => {
             let own_domain = entry_domain(label.type_());
-            match (own_domain, runtime, runtime_type) {
-                (Some(domain), Some(runtime), Some(runtime_type))
-                    if runtime_type != label.type_() =>
+            let runtime_domain = runtime_type.and_then(entry_domain);
+            match (own_domain, runtime_domain, runtime, runtime_type) {
+                (_, _, Some(runtime), Some(runtime_type))
+                    if runtime_type != label.type_()
+                        && (own_domain.is_some() || runtime_domain.is_some()) =>
                 {
-                    Check::warn(
-                        NAME,
-                        format!(
-                            "{head} is {label}: engines would start it in {domain}, while the runtime ({runtime_type}) gets its own domain"
+                    let why = match (own_domain, runtime_domain) {
+                        (Some(domain), _) => format!(
+                            "engines would start it in {domain}, while the runtime ({runtime_type}) gets its own domain"
                         ),
-                    )
-                    .with_fix(format!(
-                        "semanage fcontext -a -t {runtime_type} {} && restorecon -v {mcsrun}; or at once: chcon --reference={} {mcsrun}",
-                        file_spec(path),
-                        shell_word(runtime),
-                        mcsrun = shell_word(path),
-                    ))
+                        (None, Some(domain)) => format!(
+                            "it runs in its caller's domain, while the runtime it replaces ({runtime_type}) runs in {domain}"
+                        ),
+                        (None, None) => unreachable!("guarded above"),
+                    };
+                    Check::warn(NAME, format!("{head} is {label}: {why}"))
+                        .with_fix(mcsrun_relabel_fix(doctor, path, runtime, runtime_type))
                 }
                 _ => Check::ok(NAME, format!("{head} is {label}")),
             }
         }
     }
+}
+
+/// Give mcsrun the runtime's type: with the package's policy module where it is on disk
+/// (and mcsrun is the package's), else a local file context.
+fn mcsrun_relabel_fix(
+    doctor: &Doctor,
+    mcsrun: &Path,
+    runtime: &Path,
+    runtime_type: &str,
+) -> String {
+    if package_labels(doctor) && mcsrun == Path::new("/usr/bin/mcsrun") {
+        return format!(
+            "{PACKAGE_LABELS} install; or at once: chcon --reference={} {}",
+            shell_word(runtime),
+            shell_word(mcsrun)
+        );
+    }
+    format!(
+        "semanage fcontext -a -t {runtime_type} {} && restorecon -v {mcsrun}; or at once: chcon --reference={} {mcsrun}",
+        file_spec(mcsrun),
+        shell_word(runtime),
+        mcsrun = shell_word(mcsrun),
+    )
 }
 
 fn engine_check(
@@ -378,7 +432,7 @@ mod tests {
         assert_eq!(
             lines,
             [
-                (State::Ok, "mcsrun /usr/local/bin/mcsrun is system_u:object_r:bin_t:s0"),
+                (State::Warn, "mcsrun /usr/local/bin/mcsrun is system_u:object_r:bin_t:s0: it runs in its caller's domain, while the runtime it replaces (container_engine_exec_t) runs in container_engine_t"),
                 (State::Warn, "runtime /usr/sbin/runc is system_u:object_r:container_engine_exec_t:s0: run by containerd (pid 700, initrc_t) it starts in container_engine_t, which cannot reach the state the engine keeps as initrc_t"),
                 (State::Warn, "containerd pid 700 (/usr/bin/containerd, bin_t) runs as system_u:system_r:initrc_t:s0: started by systemd from a binary without an engine type; the runtime then starts in container_engine_t, which is denied the engine's state"),
                 (State::Warn, "dockerd pid 812 (/usr/sbin/dockerd, bin_t) runs as system_u:system_r:initrc_t:s0: started by systemd from a binary without an engine type; the runtime then starts in container_engine_t, which is denied the engine's state"),
@@ -402,6 +456,7 @@ mod tests {
     fn engines_in_their_domain_or_unconfined_are_ok() {
         let fixture = Fixture::new();
         let doctor = debian(&fixture, ENGINE_EXEC);
+        fixture.label("/usr/local/bin/mcsrun", ENGINE_EXEC);
         fixture.process(
             700,
             "containerd",
@@ -417,6 +472,40 @@ mod tests {
         let checks = domain_checks(&doctor, &find_engines(doctor.paths()));
         assert!(checks.iter().all(|c| c.state == State::Ok), "{checks:#?}");
         assert_eq!(checks[3].message, "dockerd pid 812 (/usr/sbin/dockerd, bin_t) runs as unconfined_u:unconfined_r:unconfined_t:s0-s0:c0.c1023");
+    }
+
+    #[test]
+    fn the_packages_mcsrun_labelled_bin_t_gets_the_package_fix() {
+        let fixture = Fixture::new();
+        let mut doctor = debian(&fixture, ENGINE_EXEC);
+        fixture.write("/usr/bin/mcsrun", "elf");
+        fixture.label("/usr/bin/mcsrun", BIN_T);
+        fixture.write(PACKAGE_LABELS, "#!/bin/sh");
+        doctor.mcsrun = Some(PathBuf::from("/usr/bin/mcsrun"));
+        fixture.process(
+            812,
+            "dockerd",
+            "system_u:system_r:initrc_t:s0",
+            "/usr/sbin/dockerd",
+        );
+        let checks = domain_checks(&doctor, &find_engines(doctor.paths()));
+        assert_eq!(checks[0].state, State::Warn);
+        assert_eq!(
+            checks[0].message,
+            "mcsrun /usr/bin/mcsrun is system_u:object_r:bin_t:s0: it runs in its caller's domain, while the runtime it replaces (container_engine_exec_t) runs in container_engine_t"
+        );
+        assert_eq!(
+            checks[0].fix.as_deref(),
+            Some(
+                "/usr/libexec/mcsrun/selinux-labels install; or at once: chcon --reference=/usr/sbin/runc /usr/bin/mcsrun"
+            )
+        );
+        assert_eq!(
+            checks[2].fix.as_deref(),
+            Some(
+                "/usr/libexec/mcsrun/selinux-labels install (the package's policy module labels dockerd and containerd container_engine_exec_t) && systemctl restart docker"
+            )
+        );
     }
 
     #[test]
