@@ -436,3 +436,59 @@ fn shared_volumes_take_the_configured_sensitivity() {
         Some(format!("{FILE_BASE}:s2").as_str())
     );
 }
+
+#[test]
+fn containerd_cri_pod_files_carry_the_pods_level() {
+    let world = World::new("force");
+    let sandbox = "9c4beb5713e7ffb970c1d6d18bf84f1fb2ca9f3d5fb7f75621e7bebdee2f99d7";
+    let root = world
+        .host
+        .path("containerd-root/io.containerd.grpc.v1.cri/sandboxes")
+        .join(sandbox);
+    let state = world
+        .host
+        .path("containerd-state/io.containerd.grpc.v1.cri/sandboxes")
+        .join(sandbox);
+    fs::create_dir_all(&root).unwrap();
+    fs::create_dir_all(state.join("shm")).unwrap();
+    for file in ["hostname", "hosts", "resolv.conf"] {
+        fs::write(root.join(file), file).unwrap();
+    }
+    let mut spec = runc_spec_template();
+    spec["annotations"] = json!({
+        "io.kubernetes.cri.container-type": "container",
+        "io.kubernetes.cri.sandbox-id": sandbox,
+    });
+    let bind = |dest: &str, source: &Path| {
+        json!({"destination": dest, "type": "bind", "source": path_str(source),
+               "options": ["rbind", "rprivate", "rw"]})
+    };
+    spec["mounts"].as_array_mut().unwrap().extend([
+        bind("/etc/hostname", &root.join("hostname")),
+        bind("/etc/hosts", &root.join("hosts")),
+        bind("/etc/resolv.conf", &root.join("resolv.conf")),
+        bind("/dev/shm", &state.join("shm")),
+    ]);
+    let bundle = spec_bundle(&world.host.path("pod"), &spec);
+    let id = world.host.unique_id("cri");
+    world.create(&id, &bundle).expect_success("create");
+    let mount = world.mount_label(&id);
+    for p in [
+        root.join("hostname"),
+        root.join("hosts"),
+        root.join("resolv.conf"),
+        state.join("shm"),
+    ] {
+        assert_eq!(
+            label(&p).as_deref(),
+            Some(mount.as_str()),
+            "{}",
+            p.display()
+        );
+    }
+    // The sandbox directories themselves are CRI's, not the pod's: left alone.
+    assert_eq!(label(&root), None);
+    assert_eq!(label(&state), None);
+    let decide = &world.host.events("decide", &id)[0];
+    assert_eq!(decide["engine_record"], path_str(&root));
+}

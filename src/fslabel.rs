@@ -95,7 +95,8 @@ pub fn engine_record(
             })
         })
         .collect();
-    Ok(engine_record::find(id, rootfs.as_deref(), &binds)?)
+    let sandbox = doc.annotation(engine_record::cri::SANDBOX_ID);
+    Ok(engine_record::find(id, rootfs.as_deref(), &binds, sandbox)?)
 }
 
 /// Labels the rootfs, the `z`/`Z` volumes and the files the engine asked to relabel, and

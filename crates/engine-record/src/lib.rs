@@ -11,11 +11,16 @@
 //!   (level `s0`) or private (the container's level), and why;
 //! - an [`EngineLabelRequest`] for the label decision.
 //!
-//! The mapping follows docker 20.10's own rules (see [`docker`]); reading is in
-//! [`read`], the mapping itself is pure.
+//! containerd's CRI plugin also makes files for each pod (`/etc/hosts`, `/etc/hostname`,
+//! `/etc/resolv.conf`, `/dev/shm`) that it labels only when its own SELinux support is on
+//! ([`cri`]).
+//!
+//! The mapping follows docker 20.10's and containerd 1.6's own rules (see [`docker`],
+//! [`cri`]); reading is in [`read`], the mapping itself is pure.
 
 #![forbid(unsafe_code)]
 
+pub mod cri;
 pub mod docker;
 mod error;
 pub mod label_options;
@@ -65,13 +70,14 @@ pub struct EngineRecord {
     pub files: Vec<FileRequest>,
 }
 
-/// Finds and reads the engine's record of container `id`, located from its bind mounts
-/// and rootfs path. `None` when no engine keeps a record of it (a runc bundle, podman,
-/// containerd — those put what they want into the spec).
+/// Finds and reads the engine's record of container `id`, located from its bind mounts,
+/// rootfs path and the CRI sandbox annotation. `None` when no engine keeps a record of it
+/// (a runc bundle, podman, CRI-O and `ctr`: they put what they want into the spec).
 pub fn find(
     id: &str,
     rootfs: Option<&std::path::Path>,
     mounts: &[BindMount<'_>],
+    cri_sandbox: Option<&str>,
 ) -> Result<Option<EngineRecord>, RecordError> {
     for dir in docker::candidate_dirs(id, rootfs, mounts) {
         let Some(record) = read::docker_record(&dir, id)? else {
@@ -79,6 +85,23 @@ pub fn find(
         };
         let others = |cid: &str| read::docker_record_id(&dir, cid);
         return docker::requests(&dir, &record, mounts, &others).map(Some);
+    }
+    if let Some(sandbox) = cri_sandbox {
+        let files = cri::requests(sandbox, mounts, &read::is_engine_dir);
+        if let Some(first) = files.first() {
+            let dir = mounts
+                .iter()
+                .find(|m| m.index == first.index)
+                .and_then(|m| std::path::Path::new(m.source).parent())
+                .map(std::path::Path::to_path_buf)
+                .unwrap_or_default();
+            return Ok(Some(EngineRecord {
+                engine: "containerd-cri",
+                dir,
+                label: None,
+                files,
+            }));
+        }
     }
     Ok(None)
 }

@@ -41,6 +41,15 @@ pub fn docker_record_id(dir: &Path, cid: &str) -> Result<bool, RecordError> {
     Ok(read_json::<ConfigV2>(&path)?.is_some_and(|c| c.id == cid))
 }
 
+/// Whether `dir` is a directory (not a symlink) owned by root or the calling user, as
+/// an engine's own state directories are.
+pub fn is_engine_dir(dir: &Path) -> bool {
+    std::fs::symlink_metadata(dir).is_ok_and(|meta| {
+        meta.file_type().is_dir()
+            && (meta.uid() == 0 || meta.uid() == rustix::process::geteuid().as_raw())
+    })
+}
+
 /// The file at `path` parsed as `T`; `None` when it does not exist.
 fn read_json<T: DeserializeOwned>(path: &Path) -> Result<Option<T>, RecordError> {
     let invalid = |why: String| RecordError::Invalid {

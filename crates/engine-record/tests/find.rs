@@ -73,7 +73,7 @@ fn binds(pairs: &[(String, String)]) -> Vec<BindMount<'_>> {
 fn a_captured_docker_run_asks_for_its_volumes_files_and_level() {
     let data = DataRoot::new();
     let pairs = data.spec_binds();
-    let record = find(ID, None, &binds(&pairs))
+    let record = find(ID, None, &binds(&pairs), None)
         .unwrap()
         .expect("docker's record");
     assert_eq!(record.engine, "docker");
@@ -103,15 +103,17 @@ fn without_a_matching_record_nothing_is_asked() {
     let data = DataRoot::new();
     let pairs = data.spec_binds();
     // Another container id: the record is not this container's.
-    assert!(find("feedfeed", None, &binds(&pairs)).unwrap().is_none());
+    assert!(find("feedfeed", None, &binds(&pairs), None)
+        .unwrap()
+        .is_none());
     // A record whose ID differs from its directory name is not docker's either.
     let config = data.record().join("config.v2.json");
     let text = fs::read_to_string(&config).unwrap().replace(ID, "0000");
     fs::write(&config, text).unwrap();
-    assert!(find(ID, None, &binds(&pairs)).unwrap().is_none());
+    assert!(find(ID, None, &binds(&pairs), None).unwrap().is_none());
     // A runc bundle's mounts point at no engine.
     let plain = [("/data".to_string(), "/srv/data".to_string())];
-    assert!(find(ID, Some(Path::new("/b/rootfs")), &binds(&plain))
+    assert!(find(ID, Some(Path::new("/b/rootfs")), &binds(&plain), None)
         .unwrap()
         .is_none());
 }
@@ -120,7 +122,7 @@ fn without_a_matching_record_nothing_is_asked() {
 fn the_rootfs_alone_finds_the_record() {
     let data = DataRoot::new();
     let rootfs = data.root.join("overlay2/abc/merged");
-    let record = find(ID, Some(&rootfs), &[])
+    let record = find(ID, Some(&rootfs), &[], None)
         .unwrap()
         .expect("found from the rootfs");
     assert_eq!(record.dir, data.record());
@@ -133,14 +135,18 @@ fn bad_records_are_refused_naming_the_file() {
     let pairs = data.spec_binds();
     let config = data.record().join("config.v2.json");
     fs::write(&config, "{not json").unwrap();
-    let e = find(ID, None, &binds(&pairs)).unwrap_err().to_string();
+    let e = find(ID, None, &binds(&pairs), None)
+        .unwrap_err()
+        .to_string();
     assert!(
         e.starts_with(&format!("{}: not valid JSON", config.display())),
         "{e}"
     );
     fs::remove_file(&config).unwrap();
     std::os::unix::fs::symlink("/etc/passwd", &config).unwrap();
-    let e = find(ID, None, &binds(&pairs)).unwrap_err().to_string();
+    let e = find(ID, None, &binds(&pairs), None)
+        .unwrap_err()
+        .to_string();
     assert_eq!(
         e,
         format!(
@@ -150,7 +156,9 @@ fn bad_records_are_refused_naming_the_file() {
     );
     fs::remove_file(&config).unwrap();
     fs::create_dir(&config).unwrap();
-    let e = find(ID, None, &binds(&pairs)).unwrap_err().to_string();
+    let e = find(ID, None, &binds(&pairs), None)
+        .unwrap_err()
+        .to_string();
     assert_eq!(e, format!("{}: is not a regular file", config.display()));
 }
 
@@ -161,6 +169,8 @@ fn a_record_owned_by_another_user_is_refused() {
     let pairs = data.spec_binds();
     let config = data.record().join("config.v2.json");
     std::os::unix::fs::chown(&config, Some(4321), Some(4321)).unwrap();
-    let e = find(ID, None, &binds(&pairs)).unwrap_err().to_string();
+    let e = find(ID, None, &binds(&pairs), None)
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("is owned by uid 4321"), "{e}");
 }
