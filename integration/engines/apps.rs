@@ -1,8 +1,9 @@
 //! The real applications of the enforcing-guest suite (nginx and PostgreSQL 15, images
 //! built from Debian's packages by `integration/images/build.sh`, cached by content) run
 //! through each engine and mcsrun here too, in the mode the suite gives mcsrun (dry-run
-//! on this host): each serves — an HTTP GET of the page and an SQL query, made inside the
-//! container since the engines here have no bridge network — and each gets its own level.
+//! on this host): each serves — an HTTP GET of the page and an SQL query over loopback,
+//! made inside the container since the engines here have no bridge network (and `ctr`
+//! hides the image's socket directory under an empty /run) — and each gets its own level.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -177,6 +178,8 @@ pub fn docker_runs_nginx_and_postgres(suite: &Suite) -> CheckResult {
             "exec",
             db,
             "psql",
+            "-h",
+            "127.0.0.1",
             "-U",
             "postgres",
             "-X",
@@ -244,6 +247,8 @@ pub fn ctr_runs_nginx_and_postgres(suite: &Suite) -> CheckResult {
             "sql",
             &[
                 "psql",
+                "-h",
+                "127.0.0.1",
                 "-U",
                 "postgres",
                 "-X",
