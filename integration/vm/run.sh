@@ -14,7 +14,8 @@
 # Environment:
 #   MCSRUN_VM_DIR      work and cache dir (default /var/tmp/mcsrun-vm)
 #   MCSRUN_BIN, MCSCTL_BIN   use these binaries instead of building them
-#   MCSRUN_VM_BOOTS    boots to run (default "enforcing disabled")
+#   MCSRUN_VM_BOOTS    boots to run (default "enforcing apps disabled": apps is an
+#                      enforcing boot for the real-application checks 25-*, 35-*)
 #   MCSRUN_VM_TIMEOUT  seconds allowed per boot (default 2700)
 #   MCSRUN_VM_PARALLEL 1 (default): the boots run side by side; 0: one after the other
 #   MCSRUN_VM_ACCEL    tcg (default) or kvm where /dev/kvm runs stock kernels
@@ -25,7 +26,7 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 MCSRUN_VM_DIR=${MCSRUN_VM_DIR:-/var/tmp/mcsrun-vm}
-MCSRUN_VM_BOOTS=${MCSRUN_VM_BOOTS:-enforcing disabled}
+MCSRUN_VM_BOOTS=${MCSRUN_VM_BOOTS:-enforcing apps disabled}
 MCSRUN_VM_TIMEOUT=${MCSRUN_VM_TIMEOUT:-2700}
 MCSRUN_VM_PARALLEL=${MCSRUN_VM_PARALLEL:-1}
 MCSRUN_VM_ACCEL=${MCSRUN_VM_ACCEL:-tcg}
@@ -99,13 +100,26 @@ case $MCSRUN_VM_ACCEL in
   *) accel=(-accel tcg,thread=multi -cpu max) ;;
 esac
 
-# boot MODE: runs the payload in a fresh VM; results in $runs/MODE/out.
+# The check scripts each boot runs. The real applications get an enforcing boot of
+# their own: under emulation a guest is mostly one busy vCPU (image loads, one
+# container at a time), so boots side by side use the host's cores.
+boot_scripts() { # BOOT SCRIPT-BASENAME: succeeds when BOOT runs that script
+  case $1:$2 in
+    apps:00-* | apps:25-* | apps:35-* | apps:90-*) return 0 ;;
+    apps:*) return 1 ;;
+    enforcing:25-* | enforcing:35-*) return 1 ;;
+    *) return 0 ;;
+  esac
+}
+
+# boot NAME: runs the payload in a fresh VM; results in $runs/NAME/out. NAME is
+# enforcing or apps (SELinux enforcing) or disabled (SELinux not initialised).
 boot() {
-  local mode=$1 dir=$runs/$1 params t0 t1 rc
+  local mode=$1 dir=$runs/$1 params kind t0 t1 rc script
   case $mode in
-    enforcing) params="security=selinux enforcing=1" ;;
-    disabled) params="" ;; # Debian's default LSMs: SELinux not initialised
-    *) echo "run.sh: unknown boot mode $mode" >&2; return 2 ;;
+    enforcing | apps) params="security=selinux enforcing=1" kind=enforcing ;;
+    disabled) params="" kind=disabled ;; # Debian's default LSMs: SELinux not initialised
+    *) echo "run.sh: unknown boot $mode" >&2; return 2 ;;
   esac
   rm -rf "$dir"
   mkdir -p "$dir/payload/bin" "$dir/payload/tests" "$dir/out"
@@ -119,13 +133,16 @@ boot() {
   mkdir -p "$dir/payload/images"
   { cat "$apps_dir/images.env"; echo 'IMAGE_DEVICES="/dev/vdd /dev/vde"'; } > "$dir/payload/images/images.env"
   # shellcheck disable=SC2086
-  cp "$here"/guest-tests/$MCSRUN_VM_ONLY.sh "$dir/payload/tests/"
+  for script in "$here"/guest-tests/$MCSRUN_VM_ONLY.sh; do
+    [ -f "$script" ] || continue
+    if boot_scripts "$mode" "$(basename "$script")"; then cp "$script" "$dir/payload/tests/"; fi
+  done
   # The package check (60-package) installs the .deb that scripts/package.sh built.
   if compgen -G "$repo/target/debian/mcsrun_*.deb" > /dev/null; then
     mkdir -p "$dir/payload/debs"
     cp "$repo"/target/debian/mcsrun_*.deb "$dir/payload/debs/"
   fi
-  echo "$mode" > "$dir/payload/boot-mode"
+  echo "$kind" > "$dir/payload/boot-mode"
   tar -cf "$dir/payload.tar" -C "$dir/payload" .
   truncate -s 64M "$dir/results.img"
   t0=$(date +%s)
