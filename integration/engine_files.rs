@@ -492,3 +492,45 @@ fn containerd_cri_pod_files_carry_the_pods_level() {
     let decide = &world.host.events("decide", &id)[0];
     assert_eq!(decide["engine_record"], path_str(&root));
 }
+
+#[test]
+#[ignore = "root: mounts a tmpfs at a path that is not UTF-8"]
+fn a_mount_point_that_is_not_utf8_does_not_stop_a_create() {
+    use std::os::unix::ffi::OsStrExt;
+    let world = World::new("force");
+    // Anywhere on the host: a space, a tab, a newline, a backslash and a byte that is no
+    // UTF-8, all of which mountinfo escapes or carries as they are.
+    let odd = world
+        .host
+        .dir
+        .path()
+        .join(std::ffi::OsStr::from_bytes(b"odd \t\n\\\xff mount"));
+    fs::create_dir_all(&odd).unwrap();
+    let status = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "tmpfs"])
+        .arg(&odd)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    struct Unmount(PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("umount").arg(&self.0).status();
+        }
+    }
+    let _mounted = Unmount(odd.clone());
+    let mountinfo = fs::read("/proc/self/mountinfo").unwrap();
+    let escaped: &[u8] = b"odd\\040\\011\\012\\134\xff\\040mount";
+    assert!(
+        mountinfo.windows(escaped.len()).any(|w| w == escaped),
+        "the odd mount point is in the table, escaped"
+    );
+    let bundle = spec_bundle(&world.host.path("plain"), &runc_spec_template());
+    fs::write(bundle.join("rootfs/file"), b"x").unwrap();
+    let id = world.host.unique_id("odd");
+    world.create(&id, &bundle).expect_success("create with a non-UTF-8 mount point present");
+    assert_eq!(
+        label(&bundle.join("rootfs/file")).as_deref(),
+        Some(world.mount_label(&id).as_str())
+    );
+}
