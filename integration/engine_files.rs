@@ -528,9 +528,43 @@ fn a_mount_point_that_is_not_utf8_does_not_stop_a_create() {
     let bundle = spec_bundle(&world.host.path("plain"), &runc_spec_template());
     fs::write(bundle.join("rootfs/file"), b"x").unwrap();
     let id = world.host.unique_id("odd");
-    world.create(&id, &bundle).expect_success("create with a non-UTF-8 mount point present");
+    world
+        .create(&id, &bundle)
+        .expect_success("create with a non-UTF-8 mount point present");
     assert_eq!(
         label(&bundle.join("rootfs/file")).as_deref(),
         Some(world.mount_label(&id).as_str())
     );
+}
+
+#[test]
+fn a_systemd_container_runs_as_the_init_type() {
+    let world = World::new("force");
+    let mut spec = runc_spec_template();
+    spec["process"]["args"] = json!(["/usr/lib/systemd/systemd"]);
+    let bundle = spec_bundle(&world.host.path("systemd"), &spec);
+    let id = world.host.unique_id("init");
+    world.create(&id, &bundle).expect_success("create");
+    let seen: Value = serde_json::from_slice(&world.fake.config_seen(&id).unwrap()).unwrap();
+    let process = seen["process"]["selinuxLabel"].as_str().unwrap();
+    assert!(
+        process.starts_with("system_u:system_r:container_init_t:s0:c"),
+        "{process}"
+    );
+    assert_eq!(
+        world.host.events("decide", &id)[0]["init_process"],
+        json!(true)
+    );
+    // The type annotation still has the last word.
+    let mut spec = runc_spec_template();
+    spec["process"]["args"] = json!(["/sbin/init"]);
+    spec["annotations"] = json!({"run.mcsrun.type": "container_t"});
+    let bundle = spec_bundle(&world.host.path("annotated"), &spec);
+    let id = world.host.unique_id("init");
+    world.create(&id, &bundle).expect_success("create");
+    let seen: Value = serde_json::from_slice(&world.fake.config_seen(&id).unwrap()).unwrap();
+    assert!(seen["process"]["selinuxLabel"]
+        .as_str()
+        .unwrap()
+        .contains(":container_t:"));
 }

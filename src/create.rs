@@ -88,6 +88,14 @@ pub fn prepare(ctx: &CallContext, command: &Command) -> Result<bool, Error> {
     }
     hold.commit();
     let (process, mount) = plan.labels(level.as_ref());
+    if plan.init == Some(false) {
+        ctx.decisions.event(
+            LogLevel::Warn,
+            "init-type",
+            json!({"id": owner.id(), "root": owner.root().display().to_string(),
+                   "why": format!("the container runs an init system, but the loaded policy has no init type: it runs as {}", process.type_())}),
+        );
+    }
     ctx.decisions.event(
         LogLevel::Info,
         "decide",
@@ -98,6 +106,7 @@ pub fn prepare(ctx: &CallContext, command: &Command) -> Result<bool, Error> {
             "process_label": process.to_string(), "mount_label": mount.to_string(),
             "mode": ctx.settings.selinux.as_str(),
             "engine_record": record_dir,
+            "init_process": plan.init,
             "duration_us": started.elapsed().as_micros() as u64,
         }),
     );
@@ -240,7 +249,31 @@ fn policy(ctx: &CallContext) -> Result<Policy, Error> {
         process_base: types.process.context.without_level(),
         file_base: types.file.context.without_level(),
         range: s.categories,
+        init_process_base: init_type(ctx, &types.init_process.context),
     })
+}
+
+/// The init process context, unless the loaded policy lacks its type (checked only
+/// where labels are real: an SELinux host, not dry-run).
+fn init_type(ctx: &CallContext, init: &Context) -> Option<Context> {
+    if ctx.dry_run() || !ctx.host().is_enabled() {
+        return Some(init.clone());
+    }
+    let probe = init.with_level(Level::single(SensitivityLevel::new(
+        ctx.settings.level_prefix,
+        CategorySet::new(),
+    )));
+    match ctx.host().validate_context(&probe) {
+        Ok(()) => Some(init.clone()),
+        Err(e) => {
+            ctx.decisions.event(
+                LogLevel::Warn,
+                "init-type",
+                json!({"context": init.to_string(), "unavailable": e.to_string()}),
+            );
+            None
+        }
+    }
 }
 
 /// What the decision reads from config.json.
@@ -264,6 +297,7 @@ fn spec_facts(doc: &ConfigDoc) -> SpecFacts {
             .filter_map(|n| Some((n.kind.to_string(), n.path?.to_string())))
             .collect(),
         engine_request: None,
+        executable: doc.executable().map(str::to_string),
     }
 }
 

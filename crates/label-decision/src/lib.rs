@@ -11,6 +11,10 @@
 //!    it joins → that level, shared;
 //! 5. otherwise a fresh pair from the allocator.
 //!
+//! A container whose process is an init system (`systemd`, `init`: args[0]'s file name)
+//! runs as the policy's init type (container-selinux's `init_process`, else
+//! `container_init_t`) when the policy has one; otherwise as the ordinary type, and the
+//! plan says so ([`LabelPlan::init`]).
 //! `run.mcsrun.type` / `run.mcsrun.filetype` replace the process / file type, and so do
 //! the engine's `label=type:` / `label=filetype:` requests when no annotation does;
 //! `label=user:` / `label=role:` replace the process context's user and role. An engine
@@ -60,6 +64,14 @@ pub struct SpecFacts {
     /// The label options the user gave the engine, when the engine kept them out of the
     /// spec.
     pub engine_request: Option<EngineLabelRequest>,
+    /// `process.args[0]`: what the container runs.
+    pub executable: Option<String>,
+}
+
+/// Whether `executable` is an init system that wants the init type (systemd, SysV init).
+pub fn is_init_system(executable: &str) -> bool {
+    let name = executable.rsplit('/').next().unwrap_or(executable);
+    matches!(name, "systemd" | "init")
 }
 
 /// `--security-opt label=…` as an engine recorded it: `disable`, `user:U`, `role:R`,
@@ -88,6 +100,9 @@ pub struct Policy {
     pub file_base: Context,
     /// Where allocated (and annotated) levels must come from.
     pub range: CategoryRange,
+    /// Process context without level for init systems; `None` when the policy has no
+    /// such type.
+    pub init_process_base: Option<Context>,
 }
 
 /// Levels other containers hold, as far as the caller can tell. `Ok(None)`: there is no
@@ -182,6 +197,10 @@ pub struct LabelPlan {
     pub kept_process_label: Option<Context>,
     /// A mount label the spec already has, kept exactly.
     pub kept_mount_label: Option<Context>,
+    /// For an init system: `Some(true)` when it gets the init type, `Some(false)` when
+    /// the policy has none and it runs as the ordinary type; `None` for any other process
+    /// (or when an annotation or the engine chose the type).
+    pub init: Option<bool>,
 }
 
 impl LabelPlan {
@@ -280,7 +299,15 @@ pub fn decide(
         }
     }
 
-    let process_base = engine_context(&policy.process_base, engine)?;
+    let chosen_type =
+        annotation(a::TYPE).is_some() || engine.is_some_and(|r| r.process_type.is_some());
+    let init = (!chosen_type && spec.executable.as_deref().is_some_and(is_init_system))
+        .then_some(policy.init_process_base.is_some());
+    let base = match (&policy.init_process_base, init) {
+        (Some(init_base), Some(true)) => init_base,
+        _ => &policy.process_base,
+    };
+    let process_base = engine_context(base, engine)?;
     let process_base = match annotation(a::TYPE) {
         Some(t) => process_base
             .with_type(t)
@@ -312,6 +339,7 @@ pub fn decide(
         file_base: file_base.clone(),
         kept_process_label: None,
         kept_mount_label: None,
+        init,
     };
 
     let kept_process = parse_label(spec.process_label.as_deref(), "process.selinuxLabel")?;

@@ -61,6 +61,7 @@ fn policy() -> Policy {
         process_base: Context::parse("system_u:system_r:container_t").unwrap(),
         file_base: Context::parse("system_u:object_r:container_file_t").unwrap(),
         range: CategoryRange::parse("c0.c1023").unwrap(),
+        init_process_base: Some(Context::parse("system_u:system_r:container_init_t").unwrap()),
     }
 }
 
@@ -474,6 +475,83 @@ fn only_the_privileged_mount_label_means_no_label() {
             "{other}"
         );
     }
+}
+
+#[test]
+fn an_init_system_runs_as_the_init_type() {
+    for exe in [
+        "/sbin/init",
+        "/usr/lib/systemd/systemd",
+        "/lib/systemd/systemd",
+        "systemd",
+        "init",
+    ] {
+        let s = SpecFacts {
+            executable: Some(exe.into()),
+            ..Default::default()
+        };
+        let p = labelled(decide(&s, &policy(), &none()).unwrap());
+        assert_eq!(p.init, Some(true), "{exe}");
+        let (process, _) = p.labels(Some(&level("s0:c1,c2")));
+        assert_eq!(
+            process.to_string(),
+            "system_u:system_r:container_init_t:s0:c1,c2",
+            "{exe}"
+        );
+    }
+    for exe in [
+        "/bin/sh",
+        "/usr/sbin/nginx",
+        "/usr/bin/tini",
+        "initialize",
+        "/init.d/x",
+    ] {
+        let s = SpecFacts {
+            executable: Some(exe.into()),
+            ..Default::default()
+        };
+        let p = labelled(decide(&s, &policy(), &none()).unwrap());
+        assert_eq!(p.init, None, "{exe}");
+        assert_eq!(p.process_base.type_(), "container_t", "{exe}");
+    }
+}
+
+#[test]
+fn an_init_system_without_an_init_type_runs_as_the_ordinary_type() {
+    let s = SpecFacts {
+        executable: Some("/usr/sbin/init".into()),
+        ..Default::default()
+    };
+    let lacking = Policy {
+        init_process_base: None,
+        ..policy()
+    };
+    let p = labelled(decide(&s, &lacking, &none()).unwrap());
+    assert_eq!(p.init, Some(false));
+    assert_eq!(p.process_base.type_(), "container_t");
+}
+
+#[test]
+fn the_type_annotation_and_the_engine_override_the_init_type() {
+    let mut s = SpecFacts {
+        executable: Some("/sbin/init".into()),
+        ..Default::default()
+    };
+    s.annotations
+        .insert("run.mcsrun.type".into(), "spc_t".into());
+    let p = labelled(decide(&s, &policy(), &none()).unwrap());
+    assert_eq!((p.init, p.process_base.type_()), (None, "spc_t"));
+    let e = SpecFacts {
+        executable: Some("/sbin/init".into()),
+        engine_request: Some(EngineLabelRequest {
+            origin: "docker".into(),
+            process_type: Some("my_t".into()),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let p = labelled(decide(&e, &policy(), &none()).unwrap());
+    assert_eq!((p.init, p.process_base.type_()), (None, "my_t"));
 }
 
 fn engine(request: EngineLabelRequest) -> SpecFacts {

@@ -191,6 +191,16 @@ impl ConfigDoc {
         self.section("process").is_some()
     }
 
+    /// `process.args[0]`, the program the container runs; `None` when absent or not a
+    /// string.
+    pub fn executable(&self) -> Option<&str> {
+        self.section("process")
+            .and_then(|p| member(p, "args"))
+            .and_then(Value::as_array)
+            .and_then(|args| args.first())
+            .and_then(Value::as_str)
+    }
+
     /// `process.selinuxLabel`.
     pub fn process_label(&self) -> Option<&str> {
         self.string_at("process", "selinuxLabel")

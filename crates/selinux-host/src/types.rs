@@ -70,7 +70,14 @@ pub struct ContainerTypes {
     pub file: SourcedContext,
     /// Read-only content (image layers); only known when a contexts file names it.
     pub ro_file: Option<SourcedContext>,
+    /// The process context of containers whose process is an init system:
+    /// container-selinux's `init_process`, else the process context with the type
+    /// `container_init_t`. Whether the loaded policy has it is the caller's to check.
+    pub init_process: SourcedContext,
 }
+
+/// The type an init system runs as when no contexts file names one.
+pub const DEFAULT_INIT_TYPE: &str = "container_init_t";
 
 struct ContextsSource {
     parsed: ContainerContexts,
@@ -155,10 +162,29 @@ pub fn container_types(
         .unwrap_or_else(|| built_in(DEFAULT_PROCESS_CONTEXT));
     let file = first_found(&sources, ContainerContexts::file)
         .unwrap_or_else(|| built_in(DEFAULT_FILE_CONTEXT));
+    let process = apply_override("process_type", overrides.process_type.as_deref(), process)?;
+    let named_init = sources.iter().find_map(|source| {
+        let context = source.parsed.context("init_process")?.ok()?;
+        Some(SourcedContext {
+            context: context.without_level(),
+            source: source.source.clone(),
+        })
+    });
+    let init_process = match named_init {
+        Some(init) => init,
+        None => SourcedContext {
+            context: process
+                .context
+                .with_type(DEFAULT_INIT_TYPE)
+                .expect("a valid type name"),
+            source: process.source.clone(),
+        },
+    };
     Ok(ContainerTypes {
-        process: apply_override("process_type", overrides.process_type.as_deref(), process)?,
+        process,
         file: apply_override("file_type", overrides.file_type.as_deref(), file)?,
         ro_file: first_found(&sources, ContainerContexts::ro_file),
+        init_process,
     })
 }
 
@@ -167,6 +193,38 @@ mod tests {
     use super::*;
     use std::fs;
     use std::path::Path;
+
+    #[test]
+    fn the_init_type_comes_from_container_selinux_else_container_init_t() {
+        let dir = tempfile::tempdir().unwrap();
+        let paths = HostPaths::under(dir.path());
+        write(
+            dir.path(),
+            "etc/selinux/config",
+            "SELINUX=enforcing\nSELINUXTYPE=targeted\n",
+        );
+        let types = container_types(&paths, &TypeOverrides::default()).unwrap();
+        assert_eq!(
+            types.init_process.context.to_string(),
+            "system_u:system_r:container_init_t"
+        );
+        write(
+            dir.path(),
+            "usr/share/containers/selinux/contexts",
+            "process = \"system_u:system_r:container_t:s0\"\n\
+             file = \"system_u:object_r:container_file_t:s0\"\n\
+             init_process = \"system_u:system_r:my_init_t:s0\"\n",
+        );
+        let types = container_types(&paths, &TypeOverrides::default()).unwrap();
+        assert_eq!(
+            types.init_process.context.to_string(),
+            "system_u:system_r:my_init_t"
+        );
+        assert!(matches!(
+            types.init_process.source,
+            TypeSource::ContainerSelinux(_)
+        ));
+    }
 
     fn write(root: &Path, relative: &str, text: &str) {
         let path = root.join(relative);
