@@ -77,7 +77,7 @@ impl Bundle {
 
     /// Replaces `config.json` with `doc`, atomically: a temporary `.config.json.<random>`
     /// is created in the bundle directory (`O_CREAT | O_EXCL | O_NOFOLLOW`) with the
-    /// loaded file's mode (and owner, when running as root), written, fsynced and renamed
+    /// loaded file's mode (and owner, when running as root), written, fsynced where needed and renamed
     /// over `config.json`. A symlink planted at
     /// `config.json` is replaced, never written through. On failure before the rename
     /// the temporary file is removed and `config.json` is untouched.

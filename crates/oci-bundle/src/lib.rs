@@ -20,6 +20,7 @@
 
 mod bundle;
 mod config;
+pub mod durability;
 mod error;
 mod json_text;
 mod privileged;

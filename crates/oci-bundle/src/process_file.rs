@@ -108,7 +108,7 @@ impl ProcessFile {
         self.layout.render(&self.value)
     }
 
-    /// Replaces the file atomically in its directory (temporary file, fsync, rename),
+    /// Replaces the file atomically in its directory (temporary file, fsync where needed, rename),
     /// keeping its mode (and owner, when running as root).
     pub fn write(&self) -> Result<(), BundleError> {
         safe_io::replace_file(

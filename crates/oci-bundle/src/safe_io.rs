@@ -227,7 +227,8 @@ fn create_temporary<'d>(
 }
 
 /// Replaces `name` inside `dir` with `bytes`: a temporary file with `meta`'s mode (and
-/// owner, when running as root) is written and fsynced, renamed over `name` (which
+/// owner, when running as root) is written (and fsynced where the filesystem does not
+/// order it by itself, see [`crate::durability`]), renamed over `name` (which
 /// replaces whatever `name` is, a planted symlink included, and never writes through
 /// it). On failure before the rename the temporary file
 /// is removed and `name` is untouched.
@@ -261,16 +262,19 @@ pub(crate) fn replace_file(
         .map_err(|errno| fail("set the mode of", errno.into()))?;
     file.write_all(bytes)
         .map_err(|source| fail("write", source))?;
-    file.sync_all().map_err(|source| fail("fsync", source))?;
+    if crate::durability::for_dir(dir) == crate::durability::Flush::Needed {
+        file.sync_all().map_err(|source| fail("fsync", source))?;
+    }
     drop(file);
 
     rustix::fs::renameat(dir, temporary.name.as_os_str(), dir, name)
         .map_err(|errno| fail("rename into place", errno.into()))?;
     temporary.renamed = true;
-    // The directory is not fsynced: the file's data is on disk before the rename, so
-    // after a crash or power loss the name holds either the old or the complete new
-    // file, which is all a runtime call needs; a directory fsync would only make the
-    // rename itself durable, at several milliseconds per create.
+    // The directory is not fsynced: the file's data is on disk before the rename (by
+    // the fsync above, or by the filesystem itself, see durability.rs), so after a crash
+    // or power loss the name holds either the old or the complete new file, which is all
+    // a runtime call needs; a directory fsync would only make the rename itself durable,
+    // at several milliseconds per create.
     Ok(())
 }
 
