@@ -51,10 +51,13 @@ if [ ${#missing[@]} -gt 0 ]; then
     || { apt-get update -qq && apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null; }
 fi
 
-meta=$(cargo metadata --no-deps --format-version 1 | jq -c '.packages[] | select(.name == "mcsrun")')
+metadata=$(cargo metadata --no-deps --format-version 1)
+meta=$(jq -c '.packages[] | select(.name == "mcsrun")' <<<"$metadata")
 version=$(jq -r .version <<<"$meta")
 summary=$(jq -r .description <<<"$meta")
 license=$(jq -r .license <<<"$meta")
+# Where cargo puts the release build (CARGO_TARGET_DIR or build.target-dir may move it).
+release_dir=$(jq -r .target_directory <<<"$metadata")/release
 
 # --- build ------------------------------------------------------------------
 stamp "cargo build --release (mcsrun, mcsctl)"
@@ -90,6 +93,7 @@ stage() {
       *" rpm "*) [ "$kind" = rpm ] || continue ;;
     esac
     local n=0
+    case $src in target/release/*) src=$release_dir/${src#target/release/} ;; esac
     for path in $src; do
       [ -f "$path" ] || die "packaging/files: $src: no such file (build it first)"
       n=$((n + 1))
