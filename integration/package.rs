@@ -14,7 +14,7 @@ use std::process::Command;
 const REPO: &str = env!("CARGO_MANIFEST_DIR");
 const CONFIG: &str = "/etc/mcsrun/config.toml";
 
-/// Files of the package (path, mode), besides the docs dpkg-deb/cargo-deb add.
+/// Files of the package (path, mode), besides the Debian docs and lintian overrides.
 const FILES: [(&str, u32); 19] = [
     ("/usr/bin/mcsrun", 0o755),
     ("/usr/bin/mcsctl", 0o755),

@@ -1,103 +1,204 @@
 #!/usr/bin/env bash
 # Builds mcsrun's packages from the repo in one command:
-#   target/debian/mcsrun_<version>-1_amd64.deb        (cargo-deb)
-#   target/generate-rpm/mcsrun-<version>-1.x86_64.rpm  (cargo-generate-rpm)
+#   target/debian/mcsrun_<version>-1_amd64.deb        (dpkg-deb)
+#   target/generate-rpm/mcsrun-<version>-1.x86_64.rpm  (rpmbuild, from Debian's rpm package)
 # with the same contents: /usr/bin/mcsrun and mcsctl, /etc/mcsrun/config.toml (a conffile),
 # the tmpfiles.d entry for /run/mcsrun, man pages, mcsctl's shell completions and the
-# SELinux file contexts. What the packages contain is declared in Cargo.toml
-# ([package.metadata.deb], [package.metadata.generate-rpm]); the man pages and completions
-# that can be generated are generated here (packaging/package_docs.rs).
+# SELinux file contexts. What the packages contain is listed once, in packaging/files (the
+# .deb's control file, maintainer scripts and copyright are in packaging/debian/, the
+# .rpm's scriptlets in packaging/rpm/); the man pages and completions that can be
+# generated are generated here (packaging/package_docs.rs).
 #
-# cargo-deb and cargo-generate-rpm are installed with `cargo install --locked` at pinned
-# versions into a directory keyed by those versions and the toolchain
-# ($MCSRUN_TOOLS_DIR, default /var/tmp/mcsrun-tools), so they are built once per machine.
-# Then lintian checks the .deb and `rpm -qlp` lists the .rpm, when those tools are there
-# (as root, missing ones are installed from Debian's packages).
+# No packaging tool is compiled: the binaries are those of `cargo build --release` (which
+# integration/vm/run.sh uses too, so CI builds them once), stripped in the staging trees;
+# dpkg-deb and rpmbuild only pack those trees, with the Depends of the .deb worked out by
+# dpkg-shlibdeps and the .rpm's library Requires by rpmbuild. As root, the Debian packages
+# needed (dpkg-dev, rpm, jq; lintian with the checks) are installed when missing. Then
+# lintian checks the .deb and `rpm -qlp` lists the .rpm.
 #
 # Usage: scripts/package.sh [--no-check]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$PWD
 export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
-
-CARGO_DEB_VERSION=3.8.0
-CARGO_GENERATE_RPM_VERSION=0.21.1
+umask 022
 
 check=1
 case "${1:-}" in
   --no-check) check=0 ;;
   "") ;;
-  -h|--help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+  -h|--help) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
   *) echo "package.sh: unknown argument $1" >&2; exit 2 ;;
 esac
 
 t0=$(date +%s)
 stamp() { echo "package.sh: [$(( $(date +%s) - t0 ))s] $*"; }
+die() { echo "package.sh: $*" >&2; exit 1; }
 
-# --- tools ------------------------------------------------------------------
-key=$( { echo "cargo-deb $CARGO_DEB_VERSION cargo-generate-rpm $CARGO_GENERATE_RPM_VERSION"; rustc -vV; } \
-  | sha256sum | cut -c1-16)
-tools=${MCSRUN_TOOLS_DIR:-/var/tmp/mcsrun-tools}/$key
-install_tool() { # NAME VERSION
-  if [ ! -x "$tools/bin/$1" ]; then
-    stamp "installing $1 $2 into $tools (once per machine and toolchain)"
-    cargo install --quiet --locked --root "$tools" "$1" --version "$2"
-  fi
-}
-install_tool cargo-deb "$CARGO_DEB_VERSION"
-install_tool cargo-generate-rpm "$CARGO_GENERATE_RPM_VERSION"
-export PATH="$tools/bin:$PATH"
-
-if [ "$(id -u)" = 0 ]; then
-  # dpkg-shlibdeps (dpkg-dev) works out the shared-library dependencies of the .deb.
-  want=(dpkg-dev)
-  [ "$check" = 1 ] && want+=(lintian rpm)
-  missing=()
-  for p in "${want[@]}"; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-  done
-  if [ ${#missing[@]} -gt 0 ]; then
-    stamp "installing ${missing[*]}"
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null 2>&1 \
-      || { apt-get update -qq && apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null; }
-  fi
+# --- tools: Debian's ---------------------------------------------------------
+# dpkg-dev: dpkg-shlibdeps (and binutils' strip); rpm: rpmbuild; jq: cargo metadata.
+want=(dpkg-dev binutils rpm jq)
+[ "$check" = 1 ] && want+=(lintian)
+missing=()
+for p in "${want[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  [ "$(id -u)" = 0 ] || die "missing Debian packages: ${missing[*]} (run as root to install them)"
+  stamp "installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null 2>&1 \
+    || { apt-get update -qq && apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null; }
 fi
 
+metadata=$(cargo metadata --no-deps --format-version 1)
+meta=$(jq -c '.packages[] | select(.name == "mcsrun")' <<<"$metadata")
+version=$(jq -r .version <<<"$meta")
+summary=$(jq -r .description <<<"$meta")
+license=$(jq -r .license <<<"$meta")
+# Where cargo puts the release build (CARGO_TARGET_DIR or build.target-dir may move it).
+release_dir=$(jq -r .target_directory <<<"$metadata")/release
+
 # --- build ------------------------------------------------------------------
-stamp "cargo build --profile dist (mcsrun, mcsctl: release without symbols)"
-cargo build --profile dist --quiet --bin mcsrun --bin mcsctl
+stamp "cargo build --release (mcsrun, mcsctl)"
+cargo build --release --quiet --bin mcsrun --bin mcsctl
 
 stamp "man pages and completions"
 docs=$repo/target/package-docs
 rm -rf "$docs"
 cargo run --quiet --example package-docs -- "$docs"
 cp packaging/man/mcsrun.8 "$docs/man/man8/mcsrun.8"
+cp packaging/debian/changelog "$docs/changelog.Debian"
 # -n: no name or time stamp in the gzip header, so the same input gives the same package.
-gzip -9nf "$docs"/man/man*/*.[0-9]
+gzip -9nf "$docs"/man/man*/*.[0-9] "$docs/changelog.Debian"
 
 # Every file's time in the packages is the last commit's (reproducible builds).
 SOURCE_DATE_EPOCH=$(git log -1 --format=%ct 2>/dev/null || date +%s)
 export SOURCE_DATE_EPOCH
 
-stamp "cargo deb"
-rm -rf target/debian target/generate-rpm
-mkdir -p target/debian target/generate-rpm
-cargo deb --no-build --profile dist --strip --no-dbgsym --output target/debian/ >/dev/null
-deb=$(ls target/debian/*.deb)
-# cargo-deb writes no md5sums; debsums and dpkg --verify use them.
-unpacked=target/debian/unpacked
-rm -rf "$unpacked"
-dpkg-deb -R "$deb" "$unpacked"
-(cd "$unpacked" && find . -path ./DEBIAN -prune -o -type f -printf '%P\0' | LC_ALL=C sort -z \
-  | xargs -0 md5sum > DEBIAN/md5sums)
-chmod 0644 "$unpacked/DEBIAN/md5sums"
-dpkg-deb --root-owner-group -Zxz -b "$unpacked" "$deb" >/dev/null
-rm -rf "$unpacked"
+# --- staging ----------------------------------------------------------------
+# stage ROOT deb|rpm: copies packaging/files' entries for that package under ROOT, and
+# lists the conffiles (.deb) or the %files lines (.rpm) in ROOT.list.
+stage() {
+  local root=$1 kind=$2 src dest mode flags path target
+  rm -rf "$root" "$root.list"
+  mkdir -p "$root"
+  : > "$root.list"
+  while read -r src dest mode flags; do
+    case $src in ''|'#'*) continue ;; esac
+    [ -n "$mode" ] || die "packaging/files: no mode for $src"
+    flags=" $flags "
+    case $flags in
+      *" deb "*) [ "$kind" = deb ] || continue ;;
+      *" rpm "*) [ "$kind" = rpm ] || continue ;;
+    esac
+    local n=0
+    case $src in target/release/*) src=$release_dir/${src#target/release/} ;; esac
+    for path in $src; do
+      [ -f "$path" ] || die "packaging/files: $src: no such file (build it first)"
+      n=$((n + 1))
+      target=$dest
+      case $dest in */) target=$dest$(basename "$path") ;; esac
+      install -D -m "$mode" "$path" "$root$target"
+      case $flags in
+        *" strip "*) strip --strip-unneeded --remove-section=.comment --remove-section=.note "$root$target" ;;
+      esac
+      if [ "$kind" = deb ]; then
+        case $flags in *" config "*) echo "$target" >> "$root.list" ;; esac
+      else
+        local attr="%attr($mode,root,root)"
+        case $flags in
+          *" config "*) attr+=" %config(noreplace)" ;;
+          *" doc "*) attr+=" %doc" ;;
+        esac
+        echo "$attr $target" >> "$root.list"
+      fi
+    done
+    [ "$n" -gt 0 ] || die "packaging/files: $src matches no file"
+  done < packaging/files
+  find "$root" -exec touch -h -d "@$SOURCE_DATE_EPOCH" {} +
+}
 
-stamp "cargo generate-rpm"
-cargo generate-rpm --profile dist --output target/generate-rpm/
-rpm=$(ls target/generate-rpm/*.rpm)
+stage=$repo/target/package-stage
+rm -rf target/debian target/generate-rpm "$stage"
+mkdir -p target/debian target/generate-rpm "$stage"
+
+# --- .deb -------------------------------------------------------------------
+stamp "dpkg-deb"
+root=$stage/deb
+stage "$root" deb
+ctl=$root/DEBIAN
+mkdir -p "$ctl"
+install -m 0755 packaging/debian/postinst packaging/debian/prerm packaging/debian/postrm "$ctl/"
+install -m 0644 "$root.list" "$ctl/conffiles"
+# dpkg-shlibdeps wants a debian/control where it runs; libgcc-s1 is left out, as every
+# Debian system has it.
+mkdir -p "$stage/shlibdeps/debian"
+: > "$stage/shlibdeps/debian/control"
+shlibs=$(cd "$stage/shlibdeps" && dpkg-shlibdeps -O -xlibgcc-s1 "$root/usr/bin/mcsrun" "$root/usr/bin/mcsctl" \
+  | sed -n 's/^shlibs:Depends=//p')
+[ -n "$shlibs" ] || die "dpkg-shlibdeps found no library dependency"
+# debsums and dpkg --verify use the md5sums.
+(cd "$root" && find . -path ./DEBIAN -prune -o -type f -printf '%P\0' | LC_ALL=C sort -z \
+  | xargs -0 md5sum > DEBIAN/md5sums)
+chmod 0644 "$ctl/md5sums"
+# Installed-Size as dpkg-gencontrol counts it: KiB per file, rounded up, and 1 for any
+# other entry.
+size=$(find "$root" -path "$ctl" -prune -o \( -type f -printf '%s\n' -o -printf 'x\n' \) \
+  | awk '$1 == "x" { n += 1; next } { n += int(($1 + 1023) / 1024) } END { print n }')
+sed -e "s/@VERSION@/$version/" -e "s/@INSTALLED_SIZE@/$size/" -e "s/@SHLIBS@/$shlibs/" \
+  packaging/debian/control > "$ctl/control"
+chmod 0644 "$ctl/control"
+find "$ctl" -exec touch -h -d "@$SOURCE_DATE_EPOCH" {} +
+deb=target/debian/mcsrun_${version}-1_amd64.deb
+dpkg-deb --root-owner-group -Zxz --build "$root" "$deb" >/dev/null
+
+# --- .rpm -------------------------------------------------------------------
+stamp "rpmbuild"
+root=$stage/rpm
+stage "$root" rpm
+spec=$stage/mcsrun.spec
+{
+  cat <<EOF
+Name: mcsrun
+Version: $version
+Release: 1
+Summary: $summary
+License: $license
+Requires: (runc or crun)
+
+%description
+$summary
+
+%post
+$(cat packaging/rpm/post)
+
+%preun
+$(cat packaging/rpm/preun)
+
+%postun
+$(cat packaging/rpm/postun)
+
+%files
+EOF
+  cat "$root.list"
+} > "$spec"
+# No %prep, %build or %install: rpmbuild packs the staged tree as it is (so its strip and
+# man page compression never run), without /usr/lib/.build-id links, with no compiler
+# flags in the header, and with a fixed build host and the commit's time.
+rpmbuild -bb --quiet --target x86_64 --buildroot "$root" \
+  --define "_topdir $repo/target/rpmbuild" \
+  --define "_rpmdir $repo/target/generate-rpm" \
+  --define '_rpmfilename %{NAME}-%{VERSION}-%{RELEASE}.%{ARCH}.rpm' \
+  --define '_build_id_links none' \
+  --define '_binary_payload w19.zstdio' \
+  --define '_buildhost localhost' \
+  --define 'optflags %{nil}' \
+  --define 'use_source_date_epoch_as_buildtime 1' \
+  --define 'clamp_mtime_to_source_date_epoch 1' \
+  "$spec" >/dev/null
+rpm=target/generate-rpm/mcsrun-${version}-1.x86_64.rpm
+[ -f "$rpm" ] || die "rpmbuild wrote no $rpm"
 
 echo "package.sh: $deb ($(stat -c %s "$deb") bytes)"
 echo "package.sh: $rpm ($(stat -c %s "$rpm") bytes)"
@@ -108,9 +209,7 @@ if [ "$check" = 1 ]; then
     # Tags overridden with their reasons: packaging/debian/lintian-overrides.
     lintian --display-info --pedantic --tag-display-limit 0 --show-overrides "$deb" 2>&1 | grep -v '^running with root privileges' || true
   fi
-  if command -v rpm >/dev/null; then
-    stamp "rpm -qlp"
-    rpm -qlp "$rpm"
-  fi
+  stamp "rpm -qlp"
+  rpm -qlp "$rpm"
 fi
 stamp "done"
