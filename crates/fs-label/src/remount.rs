@@ -295,9 +295,10 @@ fn unshare_cwd() -> io::Result<()> {
 
 /// Every mount of the superblock `device` in every mount namespace, as (a pid in that
 /// namespace, mount point as that namespace sees it). One mountinfo is read per
-/// namespace. Only a process that vanished meanwhile is skipped (another process of its
-/// namespace is still read); any other failure to read a namespace is an error: the
-/// caller must not conclude that no copy is left when it could not look.
+/// namespace, or one per process whose namespace link may not be read. Only a process
+/// that vanished meanwhile is skipped (another process of its namespace is still read);
+/// any other failure to read a table is an error: the caller must not conclude that no
+/// copy is left when it could not look.
 pub fn mounts_of_device_everywhere(device: (u32, u32)) -> io::Result<Vec<(u32, PathBuf)>> {
     let mut pids = Vec::new();
     for entry in fs::read_dir("/proc")? {
@@ -330,15 +331,29 @@ fn scan_namespaces(
             Some(libc_errno::ENOENT) | Some(libc_errno::ESRCH)
         )
     };
+    // Reading another process's namespace link takes ptrace access (a root without
+    // CAP_SYS_PTRACE, or a non-dumpable target, is refused) while its mountinfo is
+    // world-readable: such a process's table is read on its own, without the
+    // one-per-namespace saving.
+    let denied = |e: &io::Error| {
+        matches!(
+            e.raw_os_error(),
+            Some(libc_errno::EACCES) | Some(libc_errno::EPERM)
+        )
+    };
     let mut seen_namespaces = std::collections::HashSet::new();
     let mut found = Vec::new();
     for pid in pids {
         let namespace = match namespace_of(pid) {
-            Ok(namespace) => namespace,
+            Ok(namespace) => Some(namespace),
             Err(e) if vanished(&e) => continue,
+            Err(e) if denied(&e) => None,
             Err(e) => return Err(io::Error::new(e.kind(), format!("/proc/{pid}/ns/mnt: {e}"))),
         };
-        if seen_namespaces.contains(&namespace) {
+        if namespace
+            .as_ref()
+            .is_some_and(|n| seen_namespaces.contains(n))
+        {
             continue;
         }
         let table = match table_of(pid) {
@@ -346,7 +361,7 @@ fn scan_namespaces(
             Err(mountinfo::Error::Read { source, .. }) if vanished(&source) => continue,
             Err(e) => return Err(io::Error::other(e.to_string())),
         };
-        seen_namespaces.insert(namespace);
+        seen_namespaces.extend(namespace);
         found.extend(
             table
                 .mounts_of_device(device)
@@ -360,6 +375,8 @@ fn scan_namespaces(
 mod libc_errno {
     pub const ENOENT: i32 = rustix::io::Errno::NOENT.raw_os_error();
     pub const ESRCH: i32 = rustix::io::Errno::SRCH.raw_os_error();
+    pub const EACCES: i32 = rustix::io::Errno::ACCESS.raw_os_error();
+    pub const EPERM: i32 = rustix::io::Errno::PERM.raw_os_error();
 }
 
 #[cfg(test)]
@@ -434,10 +451,51 @@ mod tests {
         let link = scan_namespaces(
             (0, 39),
             [6],
-            |_| Err(errno(rustix::io::Errno::ACCESS)),
+            |_| Err(errno(rustix::io::Errno::IO)),
             |_| table(LINE),
         )
         .unwrap_err();
         assert!(link.to_string().starts_with("/proc/6/ns/mnt: "), "{link}");
+        // Namespace link denied and mountinfo denied too: nothing was looked at.
+        let both = scan_namespaces(
+            (0, 39),
+            [6],
+            |_| Err(errno(rustix::io::Errno::ACCESS)),
+            |_| {
+                Err(mountinfo::Error::Read {
+                    path: "/proc/6/mountinfo".into(),
+                    source: errno(rustix::io::Errno::ACCESS),
+                })
+            },
+        )
+        .unwrap_err();
+        assert!(both.to_string().contains("/proc/6/mountinfo"), "{both}");
+    }
+
+    #[test]
+    fn a_process_whose_namespace_link_is_denied_has_its_own_table_read() {
+        // Without ptrace access to pids 1 and 2 their namespaces are unknown, so each
+        // table is read; a copy in either is found.
+        let read = std::cell::RefCell::new(Vec::new());
+        let found = scan_namespaces(
+            (0, 39),
+            [1, 2, 3, 4],
+            |pid| match pid {
+                1 => Err(errno(rustix::io::Errno::ACCESS)),
+                2 => Err(errno(rustix::io::Errno::PERM)),
+                _ => Ok(PathBuf::from("mnt:[A]")),
+            },
+            |pid| {
+                read.borrow_mut().push(pid);
+                table(if pid == 2 { LINE } else { OTHER })
+            },
+        )
+        .unwrap();
+        assert_eq!(found, vec![(2, PathBuf::from("/b/rootfs"))]);
+        assert_eq!(
+            *read.borrow(),
+            vec![1, 2, 3],
+            "pid 4 shares pid 3's namespace"
+        );
     }
 }
