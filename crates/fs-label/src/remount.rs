@@ -358,7 +358,12 @@ fn scan_namespaces(
         }
         let table = match table_of(pid) {
             Ok(table) => table,
-            Err(mountinfo::Error::Read { source, .. }) if vanished(&source) => continue,
+            // A process that is exiting has no mount namespace left: EINVAL.
+            Err(mountinfo::Error::Read { source, .. })
+                if vanished(&source) || source.raw_os_error() == Some(libc_errno::EINVAL) =>
+            {
+                continue
+            }
             Err(e) => return Err(io::Error::other(e.to_string())),
         };
         seen_namespaces.extend(namespace);
@@ -377,6 +382,7 @@ mod libc_errno {
     pub const ESRCH: i32 = rustix::io::Errno::SRCH.raw_os_error();
     pub const EACCES: i32 = rustix::io::Errno::ACCESS.raw_os_error();
     pub const EPERM: i32 = rustix::io::Errno::PERM.raw_os_error();
+    pub const EINVAL: i32 = rustix::io::Errno::INVAL.raw_os_error();
 }
 
 #[cfg(test)]
@@ -497,5 +503,20 @@ mod tests {
             vec![1, 2, 3],
             "pid 4 shares pid 3's namespace"
         );
+        // An exiting process (its namespace already gone) answers EINVAL: skipped.
+        let found = scan_namespaces(
+            (0, 39),
+            [9, 10],
+            |_| Err(errno(rustix::io::Errno::ACCESS)),
+            |pid| match pid {
+                9 => Err(mountinfo::Error::Read {
+                    path: "/proc/9/mountinfo".into(),
+                    source: errno(rustix::io::Errno::INVAL),
+                }),
+                _ => table(LINE),
+            },
+        )
+        .unwrap();
+        assert_eq!(found, vec![(10, PathBuf::from("/b/rootfs"))]);
     }
 }
