@@ -8,14 +8,14 @@ use std::time::{Duration, SystemTime};
 
 use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion};
 use mcs_alloc::{AllocRequest, Owner, OwnerMeta, Store};
+use mcs_label::{CategoryRange, McsPair, Sensitivity};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 
 const REQUEST: AllocRequest<'static> = AllocRequest {
-    first: 0,
-    last: 1023,
-    prefix: "s0",
-    reserved: &[(1022, 1023)],
+    range: CategoryRange::of(0, 1023),
+    sensitivity: Sensitivity::S0,
+    reserved: &[McsPair::of(1022, 1023)],
 };
 
 fn bench_parent() -> PathBuf {

@@ -32,14 +32,14 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant, SystemTime};
 
 use mcs_alloc::{runtime_state_exists, AllocRequest, Owner, OwnerMeta, Store};
+use mcs_label::{CategoryRange, McsPair, Sensitivity};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 
 const REQUEST: AllocRequest<'static> = AllocRequest {
-    first: 0,
-    last: 1023,
-    prefix: "s0",
-    reserved: &[(1022, 1023)],
+    range: CategoryRange::of(0, 1023),
+    sensitivity: Sensitivity::S0,
+    reserved: &[McsPair::of(1022, 1023)],
 };
 const DEFAULT_LIVE: [usize; 4] = [0, 1_000, 10_000, 100_000];
 const DEFAULT_ROUNDS: usize = 20_000;

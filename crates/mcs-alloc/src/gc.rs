@@ -15,8 +15,9 @@ use crate::fsops::{
     remove_file_if_present, unix_seconds, OwnerLock,
 };
 use crate::owner::{is_owner_key, Owner};
-use crate::pairs::validate_level;
+use crate::pairs::level_of_name;
 use crate::store::{list_dir, read_record, IndexState, Store};
+use mcs_label::Level;
 
 /// What one [`Store::gc`] pass did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -97,7 +98,7 @@ struct GcPass<'s> {
     grace: Duration,
     report: GcReport,
     /// (level, owner key) of holds with a valid index entry that this pass keeps.
-    indexed: HashSet<(String, String)>,
+    indexed: HashSet<(Level, String)>,
 }
 
 impl GcPass<'_> {
@@ -201,7 +202,7 @@ impl GcPass<'_> {
                     // Re-read under the owner's lock: an operation may have finished meanwhile.
                     match self.store.inspect_index(&key)? {
                         IndexState::Valid(now) if self.record_is_old(now.created) => {
-                            self.store.release_locked(&key, &now.level)?;
+                            self.store.release_locked(&key, &now.level.to_string())?;
                             self.report.released += 1;
                         }
                         IndexState::Valid(now) => {
@@ -245,10 +246,8 @@ impl GcPass<'_> {
             let Some(dir_meta) = Self::stat(&level_dir)? else {
                 continue;
             };
-            let level = match name.to_str() {
-                Some(level) if dir_meta.is_dir() && validate_level(level).is_ok() => {
-                    level.to_owned()
-                }
+            let level = match name.to_str().and_then(level_of_name) {
+                Some(level) if dir_meta.is_dir() => level,
                 _ => {
                     if self.is_old(&dir_meta) {
                         self.remove_debris(&level_dir, &dir_meta)?;
@@ -271,7 +270,7 @@ impl GcPass<'_> {
                     }
                     continue;
                 };
-                if self.indexed.contains(&(level.clone(), key.to_owned())) {
+                if self.indexed.contains(&(level, key.to_owned())) {
                     continue;
                 }
                 if self.settle_unindexed_holder(&level, key, is_alive)? {
@@ -296,11 +295,12 @@ impl GcPass<'_> {
     /// it was removed.
     fn settle_unindexed_holder(
         &mut self,
-        level: &str,
+        level: &Level,
         key: &str,
         is_alive: &impl Fn(&Owner) -> bool,
     ) -> Result<bool> {
-        let path = self.store.holder_path(level, key);
+        let name = level.to_string();
+        let path = self.store.holder_path(&name, key);
         let Some(meta) = Self::stat(&path)? else {
             return Ok(true);
         };
@@ -316,7 +316,7 @@ impl GcPass<'_> {
         };
         let index = self.store.inspect_index(key)?;
         if let IndexState::Valid(record) = &index {
-            if record.level == level {
+            if record.level == *level {
                 // Its operation completed after the owners sweep.
                 return Ok(false);
             }
@@ -330,12 +330,12 @@ impl GcPass<'_> {
         if let Some(record) = holder {
             let index_missing = matches!(index, IndexState::Gone);
             if record.owner.key() == key
-                && record.level == level
+                && record.level == *level
                 && index_missing
                 && is_alive(&record.owner)
             {
                 // Conservative: an alive owner may use this level, so it stays held.
-                self.store.install_index(key, level)?;
+                self.store.install_index(key, &name)?;
                 self.report.repaired += 1;
                 return Ok(false);
             }

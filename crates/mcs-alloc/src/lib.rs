@@ -2,9 +2,11 @@
 //! level, shared by every mcsrun process on the host, atomic across processes and safe against
 //! `kill -9` at any instant, with no global lock.
 //!
-//! Levels are plain strings (`s0:c1,c2`, `s0:c3.c6`); level identity is string identity, so
-//! callers pass canonical spellings. `allocate` works on the category pairs of a range and
-//! writes their levels as `{prefix}:c{low},c{high}`, `low < high`.
+//! Levels are [`mcs_label::Level`]s; `allocate` draws a pair of a [`mcs_label::CategoryRange`],
+//! numbered as that range numbers its pairs, and hands out its level `<sensitivity>:cN,cM`.
+//! On disk a level is named by its canonical text (`s0:c1,c2`, `s0:c3.c6`), in directory
+//! names and in records; text that is not the canonical text of a level names none (such a
+//! record is corrupt, such a directory is debris).
 //!
 //! # Layout of the state dir (0700, owned by the caller's euid)
 //!

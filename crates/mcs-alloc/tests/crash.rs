@@ -13,6 +13,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, SystemTime};
 
 use mcs_alloc::{AllocError, AllocRequest, GcReport, Owner, OwnerMeta, Store};
+use mcs_label::{CategoryRange, Level, McsPair, Sensitivity};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
@@ -24,10 +25,9 @@ const ROUNDS: usize = 8;
 
 /// c0.c7 minus c6,c7: 27 pairs for 40 owners, so exhaustion happens.
 const REQUEST: AllocRequest<'static> = AllocRequest {
-    first: 0,
-    last: 7,
-    prefix: "s0",
-    reserved: &[(6, 7)],
+    range: CategoryRange::of(0, 7),
+    sensitivity: Sensitivity::S0,
+    reserved: &[McsPair::of(6, 7)],
 };
 
 fn owner(worker: usize, n: usize) -> Owner {
@@ -43,7 +43,7 @@ fn is_alive(owner: &Owner) -> bool {
 /// Loops over random operations on this worker's owners until killed.
 fn work(store: &Store, worker: usize, seed: u64) -> ! {
     let mut rng = StdRng::seed_from_u64(seed);
-    let kept_levels = ["s0:c100.c102", "s0:c3,c4"];
+    let kept_levels = ["s0:c100.c102", "s0:c3,c4"].map(|text| Level::parse(text).unwrap());
     loop {
         let me = owner(worker, rng.gen_range(0..OWNERS_PER_WORKER));
         let meta = OwnerMeta::new("/bundles/x", "crash-test");
@@ -57,7 +57,7 @@ fn work(store: &Store, worker: usize, seed: u64) -> ! {
                 store.share(&me, &meta, &with).map(drop)
             }
             55..=64 => {
-                let level = kept_levels[rng.gen_range(0..kept_levels.len())];
+                let level = &kept_levels[rng.gen_range(0..kept_levels.len())];
                 store.reserve(&me, &meta, level)
             }
             _ => store.release(&me).map(drop),
@@ -165,14 +165,14 @@ fn killed_operations_leave_a_repairable_store() {
             .join(owner_key_name(&state, &record.owner));
         let holder = state
             .join("levels")
-            .join(&record.level)
+            .join(record.level.to_string())
             .join(key_entry.file_name().unwrap());
         assert_eq!(
             std::fs::metadata(&holder).unwrap().ino(),
             std::fs::metadata(&key_entry).unwrap().ino()
         );
         holders_per_level
-            .entry(record.level.clone())
+            .entry(record.level.to_string())
             .or_default()
             .push(record.shared);
     }
@@ -208,8 +208,7 @@ fn killed_operations_leave_a_repairable_store() {
     );
     let fresh = Owner::new("/run/runc", "after-the-crashes").unwrap();
     let wide = AllocRequest {
-        first: 0,
-        last: 1023,
+        range: CategoryRange::of(0, 1023),
         ..REQUEST
     };
     let level = store
