@@ -102,9 +102,27 @@ pub(crate) fn file_id(path: &Path) -> io::Result<Option<FileId>> {
 pub(crate) fn read_with_metadata(path: &Path) -> io::Result<(Vec<u8>, Metadata)> {
     let mut file = File::open(path)?;
     let meta = file.metadata()?;
-    let mut bytes = Vec::with_capacity(meta.len() as usize);
-    file.read_to_end(&mut bytes)?;
+    let bytes = read_sized(&mut file, meta.len())?;
     Ok((bytes, meta))
+}
+
+/// Reads a file of `size` bytes (as `fstat` gave it): its `size` bytes and no more `read`s
+/// than needed, without the size probes of `read_to_end`. Store files are never modified
+/// once published, so this is the whole file; a file shorter than `size` ends at its end.
+fn read_sized(file: &mut impl Read, size: u64) -> io::Result<Vec<u8>> {
+    let size = usize::try_from(size).unwrap_or(usize::MAX);
+    let mut bytes = vec![0u8; size];
+    let mut len = 0;
+    while len < size {
+        match file.read(&mut bytes[len..]) {
+            Ok(0) => break,
+            Ok(n) => len += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    bytes.truncate(len);
+    Ok(bytes)
 }
 
 /// Last time the entry changed: the later of its content (mtime) and inode (ctime: links
