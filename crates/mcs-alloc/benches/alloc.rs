@@ -68,7 +68,7 @@ fn gc(c: &mut Criterion) {
     group.bench_function("all alive", |b| {
         b.iter(|| {
             let report = store
-                .gc(SystemTime::now(), Duration::from_secs(60), |_| true)
+                .gc(SystemTime::now(), Duration::from_secs(60), |_: &Owner| true)
                 .unwrap();
             assert_eq!(report.examined, 10_000);
         })
@@ -78,7 +78,7 @@ fn gc(c: &mut Criterion) {
             || store_with(10_000, &mut rng),
             |(dir, store)| {
                 let report = store
-                    .gc(SystemTime::now(), Duration::ZERO, |_| false)
+                    .gc(SystemTime::now(), Duration::ZERO, |_: &Owner| false)
                     .unwrap();
                 assert_eq!(report.released, 10_000);
                 dir

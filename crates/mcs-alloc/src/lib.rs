@@ -80,11 +80,15 @@
 //!
 //! # Garbage collection
 //!
-//! [`Store::gc`] releases holds whose owner the caller's liveness test declares dead (usually
-//! [`runtime_state_exists`]: `<root>/<id>` is a directory) once they are older than a grace
-//! period covering a create in progress, and removes the debris above once older than the
-//! grace period, taking each owner's lock without waiting (owners busy in an operation are
-//! skipped).
+//! [`Store::gc`] releases holds whose owner the caller's [`Liveness`] test declares dead
+//! (usually [`RuntimeStateDirs`]: `<root>/<id>` is a directory) once they are older than a
+//! grace period covering a create in progress, and removes the debris above once older than
+//! the grace period. Liveness is decided before any lock is taken: a test that can list a
+//! runtime root at once keeps the holds of the listed owners without reading them, and every
+//! other owner is asked about one by one, just before its hold would be released. Only holds
+//! to release and debris to remove or repair are locked, without waiting (owners busy in an
+//! operation are skipped), and checked again under the lock. A pass reads each of the
+//! store's directories once (see the `gc` module for its steps and what each costs).
 
 #![forbid(unsafe_code)]
 
@@ -92,6 +96,7 @@ mod error;
 mod fsops;
 mod gc;
 mod hold;
+mod liveness;
 mod owner;
 mod pairs;
 mod record;
@@ -101,6 +106,7 @@ mod store;
 pub use error::{AllocError, Result};
 pub use gc::GcReport;
 pub use hold::Hold;
+pub use liveness::{Liveness, RuntimeStateDirs};
 pub use owner::{runtime_state_exists, Owner};
 pub use record::{unix_now, OwnerMeta, Record};
 pub use state_dir::{check_state_dir, state_dir_owner, StateDirProblem};

@@ -3,7 +3,7 @@
 //! [`Level`]) with their validation when read back from disk. Pairs are numbered as
 //! [`CategoryRange`] numbers them.
 
-use mcs_label::{CategoryRange, Level, McsPair, Sensitivity};
+use mcs_label::{Category, CategoryRange, Level, McsPair, Sensitivity};
 
 use crate::error::{AllocError, Result};
 
@@ -43,10 +43,33 @@ pub(crate) fn level_name(level: &Level) -> Result<String> {
 /// for: `None` unless it is a valid level name and the canonical text of its level, so
 /// that one level has one name.
 pub(crate) fn level_of_name(name: &str) -> Option<Level> {
+    if let Some(level) = pair_level_of_name(name) {
+        return Some(level);
+    }
     validate_level(name).ok()?;
     Level::parse(name)
         .ok()
         .filter(|level| level.to_string() == name)
+}
+
+/// The level of a name of the form `s<N>:c<A>,c<B>` with A < B, numbers written without
+/// leading zeros: the canonical text of a pair's level, the name of nearly every level dir
+/// (so gc reads them without a general parse).
+fn pair_level_of_name(name: &str) -> Option<Level> {
+    fn number(text: &str, prefix: char) -> Option<u16> {
+        let digits = text.strip_prefix(prefix)?;
+        let canonical = !digits.is_empty()
+            && digits.len() <= 4
+            && digits.bytes().all(|b| b.is_ascii_digit())
+            && (digits == "0" || !digits.starts_with('0'));
+        canonical.then(|| digits.parse().ok()).flatten()
+    }
+    let (sensitivity, categories) = name.split_once(':')?;
+    let (low, high) = categories.split_once(',')?;
+    let sensitivity = Sensitivity::new(u8::try_from(number(sensitivity, 's')?).ok()?).ok()?;
+    let low = Category::new(number(low, 'c')?).ok()?;
+    let high = Category::new(number(high, 'c')?).ok()?;
+    Some(McsPair::new(low, high).ok()?.to_level(sensitivity))
 }
 
 /// The number in `range` of a level directory's name, when it names a pair of `range` at
@@ -178,6 +201,24 @@ mod tests {
     }
 
     proptest! {
+        /// The quick reading of pair names agrees with the general one, on pair names and
+        /// on text that looks like them.
+        #[test]
+        fn pair_names_read_as_levels_read_them(
+            name in "s(0|1|15|16|01):c(0|7|01|1023|1024|99999),c(0|8|09|1023|1024)",
+            sensitivity in 0u8..16, a in 0u16..1024, b in 0u16..1024,
+        ) {
+            let general = |name: &str| {
+                Level::parse(name).ok().filter(|level| level.to_string() == name)
+            };
+            if let Some(level) = pair_level_of_name(&name) {
+                prop_assert_eq!(Some(level), general(&name));
+            }
+            prop_assert_eq!(level_of_name(&name), general(&name));
+            let pair = format!("s{sensitivity}:c{},c{}", a.min(b), a.max(b));
+            prop_assert_eq!(pair_level_of_name(&pair), general(&pair));
+        }
+
         #[test]
         fn kth_free_enumerates_the_complement(taken in proptest::collection::btree_set(0u32..60, 0..40)) {
             let taken: Vec<u32> = taken.into_iter().collect();

@@ -269,22 +269,6 @@ impl Store {
 
     // ----- shared with gc -------------------------------------------------------------
 
-    pub(crate) fn levels_dir(&self) -> &Path {
-        &self.levels
-    }
-
-    pub(crate) fn owners_dir(&self) -> &Path {
-        &self.owners
-    }
-
-    pub(crate) fn locks_dir(&self) -> &Path {
-        &self.locks
-    }
-
-    pub(crate) fn tmp_dir(&self) -> &Path {
-        &self.tmp
-    }
-
     pub(crate) fn lock_path(&self, key: &str) -> PathBuf {
         self.locks.join(key)
     }
@@ -294,7 +278,8 @@ impl Store {
     }
 
     /// Removes an owner's hold: its holder file, the level dir if that left it empty, then its
-    /// index entry. The caller holds the owner's lock.
+    /// index entry. The caller holds the owner's lock. (gc does the same relative to its open
+    /// directories.)
     pub(crate) fn release_locked(&self, key: &str, level: &str) -> Result<()> {
         let holder = self.holder_path(level, key);
         remove_file_if_present(&holder).map_err(|e| AllocError::io("remove", &holder, e))?;
@@ -347,7 +332,7 @@ impl Store {
 
     // ----- internals ------------------------------------------------------------------
 
-    fn lock_owner(&self, key: &str) -> Result<OwnerLock> {
+    fn lock_owner(&self, key: &str) -> Result<OwnerLock<'static>> {
         let path = self.lock_path(key);
         OwnerLock::acquire(&path).map_err(|e| AllocError::io("lock", &path, e))
     }

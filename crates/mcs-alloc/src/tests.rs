@@ -1,9 +1,11 @@
 //! Store behaviour tests: allocation, sharing, release, exhaustion, gc of dead owners and of
 //! the debris each kind of interrupted operation leaves, state dir checks, uniformity.
 
+use std::cell::RefCell;
 use std::collections::{BTreeMap, HashSet};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 use std::time::{Duration, SystemTime};
 
 use mcs_label::{CategoryRange, Level, McsPair, Sensitivity};
@@ -11,8 +13,8 @@ use rand::rngs::StdRng;
 use rand::SeedableRng;
 
 use crate::{
-    check_state_dir, state_dir_owner, AllocError, AllocRequest, GcReport, Owner, OwnerMeta,
-    StateDirProblem, Store,
+    check_state_dir, state_dir_owner, AllocError, AllocRequest, GcReport, Liveness, Owner,
+    OwnerMeta, StateDirProblem, Store,
 };
 
 const FULL: AllocRequest<'static> = AllocRequest {
@@ -399,9 +401,48 @@ fn gc_uses_runtime_state_dirs() {
     assert!(store.lookup_owner(&gone).unwrap().is_none());
 }
 
+/// A liveness test that lists: the ids it calls alive, under /run/runc. It notes the
+/// owners it is asked about one by one.
+struct Listed {
+    alive: &'static [&'static str],
+    asked: Rc<RefCell<Vec<String>>>,
+}
+
+impl Listed {
+    fn new(alive: &'static [&'static str]) -> Listed {
+        Listed {
+            alive,
+            asked: Rc::default(),
+        }
+    }
+}
+
+impl Liveness for Listed {
+    fn is_alive(&self, owner: &Owner) -> bool {
+        self.asked.borrow_mut().push(owner.id().to_owned());
+        owner.root() == Path::new("/run/runc") && self.alive.contains(&owner.id())
+    }
+
+    fn alive_ids(&self, root: &Path) -> Option<Vec<String>> {
+        (root == Path::new("/run/runc"))
+            .then(|| self.alive.iter().map(|id| id.to_string()).collect())
+    }
+}
+
 /// Files as a kill -9 between two system calls leaves them, each repaired by gc.
 #[test]
 fn gc_repairs_debris_of_interrupted_operations() {
+    repairs_debris(|alive: &'static [&'static str]| move |o: &Owner| alive.contains(&o.id()));
+}
+
+/// The same debris, the same repairs, when the liveness test lists the live owners.
+#[test]
+fn gc_repairs_debris_of_interrupted_operations_with_listed_owners() {
+    repairs_debris(Listed::new);
+}
+
+/// `liveness(ids)` is a liveness test that calls those ids alive.
+fn repairs_debris<L: Liveness>(liveness: impl Fn(&'static [&'static str]) -> L) {
     let (_dir, store) = store();
     let mut rng = rng();
     let dir = store.dir().to_owned();
@@ -454,15 +495,17 @@ fn gc_repairs_debris_of_interrupted_operations() {
 
     // Young debris is left alone (an operation may still be running).
     let young = store
-        .gc(SystemTime::now(), Duration::from_secs(60), |_| false)
+        .gc(SystemTime::now(), Duration::from_secs(60), liveness(&[]))
         .unwrap();
     assert_eq!(young.debris_removed, 0);
     assert_eq!(young.released, 0);
 
     let report = store
-        .gc(later(3600), Duration::from_secs(60), |o: &Owner| {
-            o.id() == "alive" || o.id() == "mover"
-        })
+        .gc(
+            later(3600),
+            Duration::from_secs(60),
+            liveness(&["alive", "mover"]),
+        )
         .unwrap();
     assert_eq!(report.repaired, 1, "{report:?}");
     assert_eq!(report.released, 0, "{report:?}");
@@ -493,7 +536,11 @@ fn gc_repairs_debris_of_interrupted_operations() {
     assert_eq!(owners, expected);
     // A second pass finds nothing to do.
     let again = store
-        .gc(later(3600), Duration::from_secs(60), |_| true)
+        .gc(
+            later(3600),
+            Duration::from_secs(60),
+            liveness(&["alive", "mover"]),
+        )
         .unwrap();
     assert_eq!(
         again,
@@ -502,6 +549,77 @@ fn gc_repairs_debris_of_interrupted_operations() {
             ..GcReport::default()
         }
     );
+}
+
+/// Owners a listing shows alive are kept without being asked about; only the old holds of
+/// the others are, and those of dead owners released.
+#[test]
+fn gc_asks_only_about_owners_not_listed_alive() {
+    let (_dir, store) = store();
+    let mut rng = rng();
+    for id in ["up1", "up2", "down"] {
+        store
+            .allocate(&owner(id), &meta("x"), &FULL, &mut rng)
+            .unwrap();
+    }
+    let liveness = Listed::new(&["up1", "up2"]);
+    let asked = liveness.asked.clone();
+    let young = store
+        .gc(SystemTime::now(), Duration::from_secs(60), liveness)
+        .unwrap();
+    assert_eq!(
+        young,
+        GcReport {
+            examined: 3,
+            ..GcReport::default()
+        }
+    );
+    assert!(asked.borrow().is_empty(), "{asked:?}");
+
+    let liveness = Listed::new(&["up1", "up2"]);
+    let asked = liveness.asked.clone();
+    let report = store
+        .gc(later(3600), Duration::from_secs(60), liveness)
+        .unwrap();
+    assert_eq!(
+        report,
+        GcReport {
+            examined: 3,
+            released: 1,
+            ..GcReport::default()
+        }
+    );
+    assert_eq!(*asked.borrow(), ["down"]);
+    assert!(store.lookup_owner(&owner("down")).unwrap().is_none());
+    assert_eq!(store.list().unwrap().len(), 2);
+    // A listed owner whose release was interrupted (its holder is gone) holds nothing; its
+    // index entry goes, and the level dir it left empty.
+    let up1 = store.lookup_owner(&owner("up1")).unwrap().unwrap();
+    std::fs::remove_file(
+        store
+            .dir()
+            .join("levels")
+            .join(up1.level.to_string())
+            .join(owner("up1").key()),
+    )
+    .unwrap();
+    let report = store
+        .gc(
+            later(3600),
+            Duration::from_secs(60),
+            Listed::new(&["up1", "up2"]),
+        )
+        .unwrap();
+    assert_eq!(
+        report,
+        GcReport {
+            examined: 1,
+            debris_removed: 2,
+            ..GcReport::default()
+        }
+    );
+    assert_eq!(entries(&store, "owners").len(), 1);
+    assert_eq!(entries(&store, "levels").len(), 2);
 }
 
 #[test]
@@ -564,7 +682,7 @@ fn empty_level_dir_counts_as_taken_until_gc() {
     assert_eq!(got, level("s0:c0,c2"));
     store.release(&owner("a")).unwrap();
     let report = store
-        .gc(later(3600), Duration::from_secs(60), |_| false)
+        .gc(later(3600), Duration::from_secs(60), |_: &Owner| false)
         .unwrap();
     assert_eq!(report.debris_removed, 1);
     let mut seen = HashSet::new();
@@ -796,11 +914,15 @@ fn gc_if_due_takes_turns() {
         .unwrap();
     let minute = Duration::from_secs(60);
     let t0 = later(3600);
-    let first = store.gc_if_due(t0, minute, minute, |_| false).unwrap();
+    let first = store
+        .gc_if_due(t0, minute, minute, |_: &Owner| false)
+        .unwrap();
     assert_eq!(first.map(|r| r.released), Some(1));
     let soon = t0 + Duration::from_secs(30);
     assert_eq!(
-        store.gc_if_due(soon, minute, minute, |_| false).unwrap(),
+        store
+            .gc_if_due(soon, minute, minute, |_: &Owner| false)
+            .unwrap(),
         None
     );
     // Another process in the middle of a pass: not our turn, even when due.
@@ -808,11 +930,15 @@ fn gc_if_due_takes_turns() {
     assert!(crate::fsops::flock_exclusive(&stamp, false).unwrap());
     let due = t0 + minute * 2;
     assert_eq!(
-        store.gc_if_due(due, minute, minute, |_| false).unwrap(),
+        store
+            .gc_if_due(due, minute, minute, |_: &Owner| false)
+            .unwrap(),
         None
     );
     drop(stamp);
-    let report = store.gc_if_due(due, minute, minute, |_| false).unwrap();
+    let report = store
+        .gc_if_due(due, minute, minute, |_: &Owner| false)
+        .unwrap();
     assert_eq!(report, Some(GcReport::default()));
 }
 
