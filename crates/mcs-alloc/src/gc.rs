@@ -37,7 +37,6 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use mcs_label::Level;
 use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
 use rustix::fs::{AtFlags, FileType, Stat, CWD};
 use rustix::io::Errno;
@@ -49,7 +48,7 @@ use crate::fsops::{
 };
 use crate::liveness::Liveness;
 use crate::owner::{key_name, key_of_name, RootKeys};
-use crate::pairs::level_of_name;
+use crate::pairs::{is_level_name, level_of_name};
 use crate::record::Record;
 use crate::store::{read_record, IndexState, Store};
 
@@ -584,13 +583,13 @@ impl<'s, L: Liveness> GcPass<'s, L> {
     fn sweep_levels(&mut self) -> Result<()> {
         let levels = &self.dirs.levels;
         for (name, _) in self.list(levels.fd(), &levels.path)?.iter() {
-            let name = os(name);
-            let Some(level) = name.to_str().and_then(level_of_name) else {
-                self.remove_if_old(levels.fd(), &levels.path, name)?;
+            let Some(level) = std::str::from_utf8(name).ok().filter(|n| is_level_name(n)) else {
+                self.remove_if_old(levels.fd(), &levels.path, os(name))?;
                 continue;
             };
+            let name = os(name);
             match open_dir_at(levels.fd(), name) {
-                Ok(dir) => self.sweep_level(&level, name, dir)?,
+                Ok(dir) => self.sweep_level(level, name, dir)?,
                 Err(Errno::NOENT) => {}
                 // Named as a level but no directory: not the store's.
                 Err(Errno::NOTDIR | Errno::LOOP) => {
@@ -602,8 +601,8 @@ impl<'s, L: Liveness> GcPass<'s, L> {
         Ok(())
     }
 
-    /// The level dir `levels/<name>` of `level`, open as `dir`.
-    fn sweep_level(&mut self, level: &Level, name: &Path, dir: OwnedFd) -> Result<()> {
+    /// The level dir `levels/<name>` of the level `level` names, open as `dir`.
+    fn sweep_level(&mut self, level: &str, name: &Path, dir: OwnedFd) -> Result<()> {
         let mut holders = std::mem::take(&mut self.level_listing);
         let swept = self.sweep_holders(level, name, &dir, &mut holders);
         self.level_listing = holders;
@@ -612,7 +611,7 @@ impl<'s, L: Liveness> GcPass<'s, L> {
 
     fn sweep_holders(
         &mut self,
-        level: &Level,
+        level: &str,
         name: &Path,
         dir: &OwnedFd,
         holders: &mut Listing,
@@ -662,9 +661,11 @@ impl<'s, L: Liveness> GcPass<'s, L> {
         Ok(())
     }
 
-    /// A holder file `levels/<name>/<key>` of `level` that no valid index entry names.
-    /// Returns whether it was removed.
-    fn settle_unindexed_holder(&mut self, level: &Level, name: &Path, key: &str) -> Result<bool> {
+    /// A holder file `levels/<name>/<key>` of the level `name` names that no valid index
+    /// entry names. Returns whether it was removed.
+    fn settle_unindexed_holder(&mut self, level: &str, name: &Path, key: &str) -> Result<bool> {
+        let level = level_of_name(level).expect("a level's name");
+        let level = &level;
         let levels = &self.dirs.levels;
         let rel = name.join(key);
         let Some(stat) = Self::stat(levels.fd(), &levels.path, &rel)? else {

@@ -3,7 +3,7 @@
 //! [`Level`]) with their validation when read back from disk. Pairs are numbered as
 //! [`CategoryRange`] numbers them.
 
-use mcs_label::{Category, CategoryRange, Level, McsPair, Sensitivity};
+use mcs_label::{CategoryRange, Level, McsPair, Sensitivity, CATEGORY_COUNT, SENSITIVITY_COUNT};
 
 use crate::error::{AllocError, Result};
 
@@ -52,10 +52,10 @@ pub(crate) fn level_of_name(name: &str) -> Option<Level> {
         .filter(|level| level.to_string() == name)
 }
 
-/// The level of a name of the form `s<N>:c<A>,c<B>` with A < B, numbers written without
-/// leading zeros: the canonical text of a pair's level, the name of nearly every level dir
-/// (so gc reads them without a general parse).
-fn pair_level_of_name(name: &str) -> Option<Level> {
+/// The sensitivity and categories of a name of the form `s<N>:c<A>,c<B>`, N < 16,
+/// A < B < 1024, numbers written without leading zeros: the canonical text of a pair's level,
+/// the name of nearly every level dir (so gc reads them without a general parse).
+fn pair_of_name(name: &str) -> Option<(u8, u16, u16)> {
     fn number(text: &str, prefix: char) -> Option<u16> {
         let digits = text.strip_prefix(prefix)?;
         let canonical = !digits.is_empty()
@@ -66,10 +66,26 @@ fn pair_level_of_name(name: &str) -> Option<Level> {
     }
     let (sensitivity, categories) = name.split_once(':')?;
     let (low, high) = categories.split_once(',')?;
-    let sensitivity = Sensitivity::new(u8::try_from(number(sensitivity, 's')?).ok()?).ok()?;
-    let low = Category::new(number(low, 'c')?).ok()?;
-    let high = Category::new(number(high, 'c')?).ok()?;
-    Some(McsPair::new(low, high).ok()?.to_level(sensitivity))
+    let sensitivity = u8::try_from(number(sensitivity, 's')?).ok()?;
+    let (low, high) = (number(low, 'c')?, number(high, 'c')?);
+    let valid = sensitivity < SENSITIVITY_COUNT && low < high && usize::from(high) < CATEGORY_COUNT;
+    valid.then_some((sensitivity, low, high))
+}
+
+/// [`level_of_name`] of a pair's name.
+fn pair_level_of_name(name: &str) -> Option<Level> {
+    let (sensitivity, low, high) = pair_of_name(name)?;
+    let sensitivity = match sensitivity {
+        0 => Sensitivity::S0,
+        n => Sensitivity::new(n).ok()?,
+    };
+    Some(McsPair::of(low, high).to_level(sensitivity))
+}
+
+/// Whether `name` is the name of a level (as [`level_of_name`] decides, without building
+/// the level for the names of pairs).
+pub(crate) fn is_level_name(name: &str) -> bool {
+    pair_of_name(name).is_some() || level_of_name(name).is_some()
 }
 
 /// The number in `range` of a level directory's name, when it names a pair of `range` at
@@ -215,6 +231,7 @@ mod tests {
                 prop_assert_eq!(Some(level), general(&name));
             }
             prop_assert_eq!(level_of_name(&name), general(&name));
+            prop_assert_eq!(is_level_name(&name), general(&name).is_some());
             let pair = format!("s{sensitivity}:c{},c{}", a.min(b), a.max(b));
             prop_assert_eq!(pair_level_of_name(&pair), general(&pair));
         }
