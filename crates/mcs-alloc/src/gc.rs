@@ -27,6 +27,16 @@
 //! Listings are snapshots, so they only ever choose between "nothing to do" and the careful
 //! path: a listed runtime state dir keeps a hold, a matching inode number keeps a hold; every
 //! removal and release is decided under the owner's lock on what the files say then.
+//!
+//! # Cost
+//!
+//! With [`crate::RuntimeStateDirs`], a live hold costs three system calls (`openat`,
+//! `getdents64`, `close` of its level dir) plus its share of three listings; a dead one
+//! eighteen (read, liveness `stat`, lock, two `fstatat`, three unlinks, the lock's own
+//! unlink and closes). Reading every level dir is what the layout asks of a pass that finds
+//! all debris: a holder without index entry or an empty level dir shows nowhere else. On
+//! the 2-core test VM (tmpfs) those calls alone, made by a C loop, take 43–60 ms for
+//! 10,000 level dirs depending on the load; a whole pass takes 50–70 ms.
 
 use std::collections::{HashMap, HashSet};
 use std::ffi::OsStr;
