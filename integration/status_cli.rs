@@ -282,7 +282,7 @@ fn held_and_stale_levels_are_counted() {
         .reserve(
             &gone,
             &mcs_alloc::OwnerMeta::new("/bundle", "annotation"),
-            "s0:c1,c2",
+            &mcs_label::Level::parse("s0:c1,c2").unwrap(),
         )
         .unwrap();
     let live_root = world.dir.path().join("live-root");
@@ -292,7 +292,7 @@ fn held_and_stale_levels_are_counted() {
         .reserve(
             &alive,
             &mcs_alloc::OwnerMeta::new("/bundle2", "annotation"),
-            "s0:c3,c4",
+            &mcs_label::Level::parse("s0:c3,c4").unwrap(),
         )
         .unwrap();
 

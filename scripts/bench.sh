@@ -5,14 +5,15 @@
 # `chcon -R` or its own figure at another size) and a few lines of detail. README's cost
 # table comes from a full run on an idle machine.
 #
-# Usage (root):  scripts/bench.sh [--quick] [--runs N]
+# Usage (root):  scripts/bench.sh [--quick] [--runs N] [--only SECTIONS]
 #   --quick   small counts, under 2 minutes once built (a check of the script, not figures)
 #   --runs N  pairs per comparison (default 30, quick 5); `state` uses 4N
+#   --only S  only these sections, comma-separated: state,life,relabel,alloc,rss
 # Needs runc, busybox (static), chcon; uses perf, valgrind and GNU time when present.
 # Exits non-zero only when a command fails (a broken run), never on a slow figure.
 set -euo pipefail
 
-usage() { echo "usage: $0 [--quick] [--runs N]" >&2; exit 2; }
+usage() { echo "usage: $0 [--quick] [--runs N] [--only SECTIONS]" >&2; exit 2; }
 args=()
 while (($#)); do
   case $1 in
@@ -20,6 +21,11 @@ while (($#)); do
     --runs)
       [[ ${2-} =~ ^[1-9][0-9]*$ ]] || usage
       args+=(--runs "$2")
+      shift
+      ;;
+    --only)
+      [[ ${2-} =~ ^(state|life|relabel|alloc|rss)(,(state|life|relabel|alloc|rss))*$ ]] || usage
+      args+=(--only "$2")
       shift
       ;;
     -h | --help) usage ;;

@@ -9,7 +9,7 @@ use label_decision::annotations::{DRY_RUN_MOUNT_LABEL, DRY_RUN_PROCESS_LABEL};
 use label_decision::{
     decide, follow_rootfs_context, Decision, LabelPlan, LevelChoice, Neighbours, Policy, SpecFacts,
 };
-use mcs_alloc::{AllocError, Hold, Owner, OwnerMeta, Store};
+use mcs_alloc::{AllocError, AllocRequest, Hold, Owner, OwnerMeta, Store};
 use mcs_label::{CategorySet, Context, Level, SensitivityLevel};
 use mcsrun_settings::{LogLevel, PrivilegedPolicy};
 use oci_bundle::{Bundle, ConfigDoc};
@@ -189,24 +189,10 @@ fn hold_level<'s>(
     let level = match choice {
         LevelChoice::Nothing => return Ok((Hold::none(store, owner.clone()), None)),
         LevelChoice::Reserve(level) | LevelChoice::Share(level) => {
-            store.reserve(owner, meta, &level.to_string())?;
+            store.reserve(owner, meta, level)?;
             *level
         }
-        LevelChoice::Allocate => {
-            let text = allocate(ctx, store, owner, meta)?;
-            match Level::parse(&text) {
-                Ok(level) => level,
-                Err(e) => {
-                    let hold = Hold::new(store, owner.clone());
-                    let corrupt = AllocError::Corrupt {
-                        path: store.dir().to_path_buf(),
-                        problem: format!("it handed out {text:?}, not a level: {e}"),
-                    };
-                    hold.release()?;
-                    return Err(corrupt.into());
-                }
-            }
-        }
+        LevelChoice::Allocate => allocate(ctx, store, owner, meta)?,
     };
     Ok((Hold::new(store, owner.clone()), Some(level)))
 }
@@ -218,13 +204,10 @@ fn allocate(
     store: &Store,
     owner: &Owner,
     meta: &OwnerMeta,
-) -> Result<String, Error> {
-    let range = &ctx.settings.categories;
-    let prefix = ctx.settings.level_prefix.to_string();
-    let request = mcs_alloc::AllocRequest {
-        first: range.first().value(),
-        last: range.last().value(),
-        prefix: &prefix,
+) -> Result<Level, Error> {
+    let request = AllocRequest {
+        range: ctx.settings.categories,
+        sensitivity: ctx.settings.level_prefix,
         reserved: &[label_decision::PRIVILEGED_MOUNT_PAIR],
     };
     let mut rng = rand::thread_rng();
@@ -325,11 +308,7 @@ impl Neighbours for HostNeighbours<'_> {
 
     fn sandbox_level(&self, id: &str) -> Result<Option<Level>, String> {
         let owner = Owner::new(&self.ctx.runtime_root, id).map_err(|e| e.to_string())?;
-        let Some(record) = self.store.lookup_owner(&owner).map_err(|e| e.to_string())? else {
-            return Ok(None);
-        };
-        Level::parse(&record.level)
-            .map(Some)
-            .map_err(|e| format!("the store records {:?}: {e}", record.level))
+        let record = self.store.lookup_owner(&owner).map_err(|e| e.to_string())?;
+        Ok(record.map(|record| record.level))
     }
 }

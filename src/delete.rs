@@ -69,7 +69,8 @@ pub fn release_if_refused(ctx: &CallContext, id: &OsStr, end: ChildEnd) {
             LogLevel::Info,
             "release",
             json!({"id": owner.id(), "root": owner.root().display().to_string(),
-                   "mcs_level": level, "reason": "the runtime refused the container"}),
+                   "mcs_level": level.map(|l| l.to_string()),
+                   "reason": "the runtime refused the container"}),
         ),
         Err(e) => ctx.decisions.event(
             LogLevel::Warn,
@@ -90,7 +91,8 @@ fn release(ctx: &CallContext, id: &OsStr) -> Result<(), mcs_alloc::AllocError> {
         ctx.decisions.event(
             LogLevel::Info,
             "release",
-            json!({"id": owner.id(), "root": owner.root().display().to_string(), "mcs_level": level}),
+            json!({"id": owner.id(), "root": owner.root().display().to_string(),
+                   "mcs_level": level.to_string()}),
         );
     }
     Ok(())

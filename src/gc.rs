@@ -2,7 +2,7 @@
 //! allocation finds the range full, and by itself after a successful `delete` at most
 //! once per grace period (so no create waits for a pass over a large store).
 
-use mcs_alloc::{runtime_state_exists, GcReport, Store};
+use mcs_alloc::{GcReport, RuntimeStateDirs, Store};
 use mcsrun_settings::LogLevel;
 use serde_json::json;
 use std::time::{Duration, SystemTime};
@@ -15,7 +15,7 @@ pub fn collect(
     grace: Duration,
     log: &DecisionLog,
 ) -> Result<GcReport, mcs_alloc::AllocError> {
-    let report = store.gc(SystemTime::now(), grace, runtime_state_exists)?;
+    let report = store.gc(SystemTime::now(), grace, RuntimeStateDirs)?;
     log_report(&report, log);
     Ok(report)
 }
@@ -24,7 +24,7 @@ pub fn collect(
 /// logged, never fatal: collection is housekeeping, not part of the caller's work.
 pub fn collect_if_due(store: &Store, grace: Duration, log: &DecisionLog) {
     let interval = grace.max(Duration::from_secs(1));
-    match store.gc_if_due(SystemTime::now(), interval, grace, runtime_state_exists) {
+    match store.gc_if_due(SystemTime::now(), interval, grace, RuntimeStateDirs) {
         Ok(Some(report)) => log_report(&report, log),
         Ok(None) => {}
         Err(e) => log.event(LogLevel::Warn, "gc", json!({"error": e.to_string()})),

@@ -362,7 +362,7 @@ pub fn record_json(r: &Record, now: u64) -> Value {
     json!({
         "id": r.owner.id(),
         "root": r.owner.root().display().to_string(),
-        "level": r.level,
+        "level": r.level.to_string(),
         "bundle": r.bundle.display().to_string(),
         "created": r.created,
         "age_seconds": now.saturating_sub(r.created),
@@ -384,7 +384,7 @@ fn print_records(records: &[Record], json: bool) {
         .iter()
         .map(|r| {
             [
-                r.level.clone(),
+                r.level.to_string(),
                 r.owner.id().to_string(),
                 r.owner.root().display().to_string(),
                 human_age(now.saturating_sub(r.created)),

@@ -25,13 +25,13 @@
 
 #![forbid(unsafe_code)]
 
-use mcs_label::{CategoryRange, Context, LabelError, Level};
+use mcs_label::{CategoryRange, Context, LabelError, Level, McsPair, Sensitivity};
 use std::collections::BTreeMap;
 use std::fmt;
 
 /// `c1022,c1023`: the level of the mount label go-selinux engines give a container they
 /// do not label (privileged, `label=disable`). Never allocated.
-pub const PRIVILEGED_MOUNT_PAIR: (u16, u16) = (1022, 1023);
+pub const PRIVILEGED_MOUNT_PAIR: McsPair = McsPair::of(1022, 1023);
 
 /// Annotations mcsrun reads.
 pub mod annotations {
@@ -446,16 +446,8 @@ fn is_privileged_mount_label(label: Option<&str>) -> bool {
     else {
         return false;
     };
-    let (low, high) = PRIVILEGED_MOUNT_PAIR;
-    level.is_single()
-        && level.low().sensitivity.value() == 0
-        && level
-            .low()
-            .categories
-            .iter()
-            .map(|c| c.value())
-            .collect::<Vec<_>>()
-            == [low, high]
+    level.low().sensitivity == Sensitivity::S0
+        && McsPair::from_level(&level) == Some(PRIVILEGED_MOUNT_PAIR)
 }
 
 /// The sandbox id of a Kubernetes container (not of the sandbox itself), CRI or CRI-O.

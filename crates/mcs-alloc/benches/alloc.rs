@@ -8,14 +8,14 @@ use std::time::{Duration, SystemTime};
 
 use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion};
 use mcs_alloc::{AllocRequest, Owner, OwnerMeta, Store};
+use mcs_label::{CategoryRange, McsPair, Sensitivity};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 
 const REQUEST: AllocRequest<'static> = AllocRequest {
-    first: 0,
-    last: 1023,
-    prefix: "s0",
-    reserved: &[(1022, 1023)],
+    range: CategoryRange::of(0, 1023),
+    sensitivity: Sensitivity::S0,
+    reserved: &[McsPair::of(1022, 1023)],
 };
 
 fn bench_parent() -> PathBuf {
@@ -68,7 +68,7 @@ fn gc(c: &mut Criterion) {
     group.bench_function("all alive", |b| {
         b.iter(|| {
             let report = store
-                .gc(SystemTime::now(), Duration::from_secs(60), |_| true)
+                .gc(SystemTime::now(), Duration::from_secs(60), |_: &Owner| true)
                 .unwrap();
             assert_eq!(report.examined, 10_000);
         })
@@ -78,7 +78,7 @@ fn gc(c: &mut Criterion) {
             || store_with(10_000, &mut rng),
             |(dir, store)| {
                 let report = store
-                    .gc(SystemTime::now(), Duration::ZERO, |_| false)
+                    .gc(SystemTime::now(), Duration::ZERO, |_: &Owner| false)
                     .unwrap();
                 assert_eq!(report.released, 10_000);
                 dir

@@ -5,11 +5,12 @@
 //! alloc_bench [--dir DIR] [--live 0,1000,10000,100000] [--rounds N]
 //! alloc_bench DIR                   (the same as --dir DIR)
 //! alloc_bench fill STATE_DIR OWNER_ROOT N
+//! alloc_bench gc STATE_DIR [GRACE_SECONDS]
 //! ```
 //!
 //! The first form makes, for each live count, a fresh store under DIR (default /dev/shm),
 //! holds that many levels for owners whose runtime state directory exists (so they are
-//! alive for [`mcs_alloc::runtime_state_exists`]), then times N allocate + release rounds
+//! alive for [`mcs_alloc::RuntimeStateDirs`]), then times N allocate + release rounds
 //! of one more owner, one gc pass that keeps every hold (liveness checked as mcsrun does)
 //! and one that releases them all. Each result is one line of `key=value` fields:
 //!
@@ -25,27 +26,31 @@
 //! `OWNER_ROOT/live-<i>`, creating those directories so every hold stays alive through
 //! gc; `mcsctl --state-dir STATE_DIR list` shows them. It prints one `fill` line.
 //!
+//! `gc` runs one gc pass over the store at STATE_DIR as mcsrun does (grace 60 s unless
+//! given) and prints one `gc` line: a pass alone, to profile (`strace -c`, `perf record`).
+//!
 //! Levels are drawn from c0.c1023 (523,776 pairs), as mcsrun's default configuration.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant, SystemTime};
 
-use mcs_alloc::{runtime_state_exists, AllocRequest, Owner, OwnerMeta, Store};
+use mcs_alloc::{AllocRequest, Owner, OwnerMeta, RuntimeStateDirs, Store};
+use mcs_label::{CategoryRange, McsPair, Sensitivity};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 
 const REQUEST: AllocRequest<'static> = AllocRequest {
-    first: 0,
-    last: 1023,
-    prefix: "s0",
-    reserved: &[(1022, 1023)],
+    range: CategoryRange::of(0, 1023),
+    sensitivity: Sensitivity::S0,
+    reserved: &[McsPair::of(1022, 1023)],
 };
 const DEFAULT_LIVE: [usize; 4] = [0, 1_000, 10_000, 100_000];
 const DEFAULT_ROUNDS: usize = 20_000;
 const USAGE: &str = "usage: alloc_bench [--dir DIR] [--live N,N,...] [--rounds N]\n       \
                      alloc_bench DIR\n       \
-                     alloc_bench fill STATE_DIR OWNER_ROOT N";
+                     alloc_bench fill STATE_DIR OWNER_ROOT N\n       \
+                     alloc_bench gc STATE_DIR [GRACE_SECONDS]";
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     let rank = ((sorted.len() - 1) as f64 * p).round() as usize;
@@ -95,6 +100,33 @@ fn fill_command(args: &[String]) -> Result<(), String> {
     let mut rng = StdRng::seed_from_u64(2);
     let took = fill(&store, root, n, &mut rng);
     println!("alloc live={n} op=fill n={n} ms={:.1}", ms(took));
+    Ok(())
+}
+
+fn gc_command(args: &[String]) -> Result<(), String> {
+    let (state, grace) = match args {
+        [state] => (state, 60),
+        [state, grace] => (state, parse_count(grace)? as u64),
+        _ => return Err(USAGE.into()),
+    };
+    let store = Store::open(Path::new(state)).map_err(|e| e.to_string())?;
+    let start = Instant::now();
+    let report = store
+        .gc(
+            SystemTime::now(),
+            Duration::from_secs(grace),
+            RuntimeStateDirs,
+        )
+        .map_err(|e| e.to_string())?;
+    println!(
+        "alloc op=gc ms={:.1} examined={} released={} debris_removed={} repaired={} busy={}",
+        ms(start.elapsed()),
+        report.examined,
+        report.released,
+        report.debris_removed,
+        report.repaired,
+        report.busy
+    );
     Ok(())
 }
 
@@ -163,11 +195,7 @@ fn curve(args: &[String]) -> Result<(), String> {
 
         let start = Instant::now();
         let report = store
-            .gc(
-                SystemTime::now(),
-                Duration::from_secs(60),
-                runtime_state_exists,
-            )
+            .gc(SystemTime::now(), Duration::from_secs(60), RuntimeStateDirs)
             .map_err(|e| e.to_string())?;
         println!(
             "alloc live={live} op=gc-alive n={live} ms={:.1} examined={} released={}",
@@ -177,7 +205,7 @@ fn curve(args: &[String]) -> Result<(), String> {
         );
         let start = Instant::now();
         let report = store
-            .gc(SystemTime::now(), Duration::ZERO, |_| false)
+            .gc(SystemTime::now(), Duration::ZERO, |_: &Owner| false)
             .map_err(|e| e.to_string())?;
         println!(
             "alloc live={live} op=gc-dead n={live} ms={:.1} examined={} released={}",
@@ -193,6 +221,7 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("fill") => fill_command(&args[1..]),
+        Some("gc") => gc_command(&args[1..]),
         Some("-h" | "--help") => {
             println!("{USAGE}");
             Ok(())

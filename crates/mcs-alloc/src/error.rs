@@ -4,6 +4,8 @@
 use std::io;
 use std::path::PathBuf;
 
+use mcs_label::CategoryRange;
+
 use crate::owner::Owner;
 use crate::state_dir::StateDirProblem;
 
@@ -37,29 +39,20 @@ pub enum AllocError {
         problem: &'static str,
     },
 
-    /// A level string cannot be stored (it must be a plain level such as `s0:c1,c2`).
+    /// A level cannot name a level directory (its text is longer than a file name may be).
     #[error("invalid MCS level {level:?}: {problem}")]
     InvalidLevel {
         level: String,
         problem: &'static str,
     },
 
-    /// The category range of an allocation request holds no pair.
-    #[error("invalid category range c{first}.c{last}: {problem}")]
-    InvalidRange {
-        first: u16,
-        last: u16,
-        problem: &'static str,
-    },
-
     /// Every pair of the range is held or reserved.
     #[error(
-        "no free MCS level in c{first}.c{last}: all {total} category pairs are taken \
+        "no free MCS level in {range}: all {total} category pairs are taken \
          ({held} held by containers, {reserved} reserved); {store_levels} levels are held in the store"
     )]
     Exhausted {
-        first: u16,
-        last: u16,
+        range: CategoryRange,
         total: u64,
         held: u64,
         reserved: u64,
@@ -68,14 +61,10 @@ pub enum AllocError {
 
     /// Other processes claimed every pair this one chose, `attempts` times in a row.
     #[error(
-        "could not claim a free MCS level in c{first}.c{last}: other processes took each of \
+        "could not claim a free MCS level in {range}: other processes took each of \
          the {attempts} pairs chosen first"
     )]
-    Contention {
-        first: u16,
-        last: u16,
-        attempts: u32,
-    },
+    Contention { range: CategoryRange, attempts: u32 },
 
     /// `share` was asked to join an owner that holds no level.
     #[error("{with} holds no MCS level to share")]

@@ -1,6 +1,9 @@
 //! The few file-system primitives the store is built from: exclusive rename, per-owner
-//! `flock` locks that delete their own file, file identity and age, unique temp names.
+//! `flock` locks that delete their own file, file identity and age, unique temp names, and
+//! for gc the same relative to an open directory (`*at` calls) plus directory listing.
+//! A primitive that takes a directory fd and a name takes [`CWD`] and a path alike.
 
+use std::ffi::CStr;
 use std::fs::{File, Metadata, OpenOptions};
 use std::io::{self, Read};
 use std::os::unix::ffi::OsStrExt;
@@ -9,7 +12,8 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use rustix::fs::{FlockOperation, OFlags, RenameFlags, CWD};
+use rustix::fd::{BorrowedFd, OwnedFd};
+use rustix::fs::{AtFlags, FileType, FlockOperation, Mode, OFlags, RawDir, RenameFlags, Stat, CWD};
 use rustix::io::Errno;
 
 /// `O_CLOEXEC`, as `OpenOptionsExt::custom_flags` takes it.
@@ -102,9 +106,198 @@ pub(crate) fn file_id(path: &Path) -> io::Result<Option<FileId>> {
 pub(crate) fn read_with_metadata(path: &Path) -> io::Result<(Vec<u8>, Metadata)> {
     let mut file = File::open(path)?;
     let meta = file.metadata()?;
-    let mut bytes = Vec::with_capacity(meta.len() as usize);
-    file.read_to_end(&mut bytes)?;
+    let bytes = read_sized(&mut file, meta.len())?;
     Ok((bytes, meta))
+}
+
+/// Reads a file of `size` bytes (as `fstat` gave it): its `size` bytes and no more `read`s
+/// than needed, without the size probes of `read_to_end`. Store files are never modified
+/// once published, so this is the whole file; a file shorter than `size` ends at its end.
+fn read_sized(file: &mut impl Read, size: u64) -> io::Result<Vec<u8>> {
+    let size = usize::try_from(size).unwrap_or(usize::MAX);
+    let mut bytes = vec![0u8; size];
+    let mut len = 0;
+    while len < size {
+        match file.read(&mut bytes[len..]) {
+            Ok(0) => break,
+            Ok(n) => len += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    bytes.truncate(len);
+    Ok(bytes)
+}
+
+/// Identity of a file as `stat` describes it.
+// The fields' types differ between architectures.
+#[allow(clippy::unnecessary_cast)]
+pub(crate) fn file_id_of(stat: &Stat) -> FileId {
+    FileId {
+        dev: stat.st_dev as u64,
+        ino: stat.st_ino as u64,
+    }
+}
+
+/// Opens the directory `name` of `dir` without following a final symlink (`ENOTDIR` or
+/// `ELOOP` when it is no directory).
+pub(crate) fn open_dir_at(dir: BorrowedFd<'_>, name: &Path) -> Result<OwnedFd, Errno> {
+    rustix::fs::openat(
+        dir,
+        name,
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+}
+
+/// `lstat` of `name` in `dir`, `None` when it does not exist.
+pub(crate) fn stat_at(dir: BorrowedFd<'_>, name: &Path) -> io::Result<Option<Stat>> {
+    match rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW) {
+        Ok(stat) => Ok(Some(stat)),
+        Err(Errno::NOENT) => Ok(None),
+        Err(errno) => Err(errno.into()),
+    }
+}
+
+/// `fstat`.
+pub(crate) fn stat_fd(fd: &OwnedFd) -> io::Result<Stat> {
+    Ok(rustix::fs::fstat(fd)?)
+}
+
+/// Reads the whole file `name` of `dir` (following a symlink, as `open` does), with the
+/// status of the very inode read and its fd, kept open by the caller while the inode's
+/// number must not be reused; `None` when it does not exist.
+pub(crate) fn read_at(
+    dir: BorrowedFd<'_>,
+    name: &Path,
+) -> io::Result<Option<(Vec<u8>, Stat, OwnedFd)>> {
+    let fd = match rustix::fs::openat(dir, name, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty()) {
+        Ok(fd) => fd,
+        Err(Errno::NOENT) => return Ok(None),
+        Err(errno) => return Err(errno.into()),
+    };
+    let stat = rustix::fs::fstat(&fd)?;
+    let bytes = read_sized(&mut FdReader(&fd), stat.st_size as u64)?;
+    Ok(Some((bytes, stat, fd)))
+}
+
+struct FdReader<'a>(&'a OwnedFd);
+
+impl Read for FdReader<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        Ok(rustix::io::read(self.0, buf)?)
+    }
+}
+
+/// `unlinkat`, where a missing entry is success; with `directory` it removes an empty directory.
+/// Returns whether it removed the entry (a non-empty directory is left alone).
+pub(crate) fn remove_at(dir: BorrowedFd<'_>, name: &Path, directory: bool) -> io::Result<bool> {
+    let flags = if directory {
+        AtFlags::REMOVEDIR
+    } else {
+        AtFlags::empty()
+    };
+    match rustix::fs::unlinkat(dir, name, flags) {
+        Ok(()) => Ok(true),
+        Err(Errno::NOENT) => Ok(false),
+        Err(Errno::NOTEMPTY | Errno::EXIST) if directory => Ok(false),
+        Err(errno) => Err(errno.into()),
+    }
+}
+
+/// Last time the entry `stat` describes changed (see [`last_change`]).
+// The fields' types differ between architectures.
+#[allow(clippy::unnecessary_cast)]
+pub(crate) fn last_change_of(stat: &Stat) -> SystemTime {
+    let at = |secs: i64, nanos: i64| {
+        UNIX_EPOCH + Duration::new(secs.max(0) as u64, nanos.clamp(0, 999_999_999) as u32)
+    };
+    at(stat.st_mtime as i64, stat.st_mtime_nsec as i64)
+        .max(at(stat.st_ctime as i64, stat.st_ctime_nsec as i64))
+}
+
+/// One entry of a directory listing: its name, inode number and type as the directory
+/// records them (`FileType::Unknown` on file systems that do not say).
+pub(crate) struct Entry<'a> {
+    pub(crate) name: &'a CStr,
+    pub(crate) ino: u64,
+    pub(crate) file_type: FileType,
+}
+
+/// Lists directories with `getdents64` into one reusable buffer.
+pub(crate) struct Lister {
+    buf: Vec<u8>,
+}
+
+/// Room for the largest `linux_dirent64` record: its header, a 255-byte name, the NUL
+/// and padding.
+const MAX_RECORD: usize = 288;
+/// Bytes `RawDir` may trim off the buffer to align it, and some to spare.
+const SLACK: usize = 32;
+
+impl Lister {
+    pub(crate) fn new() -> Lister {
+        Lister {
+            buf: Vec::with_capacity(32 * 1024),
+        }
+    }
+
+    /// Calls `each` for every entry of the open directory `dir` but `.` and `..`, reading
+    /// until `getdents64` returns nothing.
+    pub(crate) fn list(
+        &mut self,
+        dir: BorrowedFd<'_>,
+        each: impl FnMut(Entry<'_>),
+    ) -> io::Result<()> {
+        self.read(dir, false, each)
+    }
+
+    /// As [`Lister::list`], for a directory of a few entries: a `getdents64` that left room
+    /// for more is taken as the end, saving the call that would return nothing. Linux file
+    /// systems fill the buffer while entries remain; one that stopped early would only hide
+    /// entries from this listing, so callers must treat a listing as possibly incomplete
+    /// (the store's gc does: a missed entry is left for a later pass, and removing a level
+    /// dir believed empty fails on one that is not).
+    pub(crate) fn list_small(
+        &mut self,
+        dir: BorrowedFd<'_>,
+        each: impl FnMut(Entry<'_>),
+    ) -> io::Result<()> {
+        self.read(dir, true, each)
+    }
+
+    fn read(
+        &mut self,
+        dir: BorrowedFd<'_>,
+        stop_short: bool,
+        mut each: impl FnMut(Entry<'_>),
+    ) -> io::Result<()> {
+        let capacity = self.buf.capacity();
+        let mut entries = RawDir::new(dir, self.buf.spare_capacity_mut());
+        // Bytes of the records read since the buffer was last refilled.
+        let mut filled = 0;
+        while let Some(entry) = entries.next() {
+            let entry = entry?;
+            let name = entry.file_name();
+            // As filldir64 sizes a record: the header (19 bytes), the name and its NUL,
+            // rounded up to 8 bytes.
+            filled += (19 + name.to_bytes().len() + 1).next_multiple_of(8);
+            if !matches!(name.to_bytes(), b"." | b"..") {
+                each(Entry {
+                    name,
+                    ino: entry.ino(),
+                    file_type: entry.file_type(),
+                });
+            }
+            if entries.is_buffer_empty() {
+                if stop_short && filled + MAX_RECORD + SLACK <= capacity {
+                    break;
+                }
+                filled = 0;
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Last time the entry changed: the later of its content (mtime) and inode (ctime: links
@@ -150,48 +343,62 @@ pub(crate) fn create_new_file(path: &Path) -> io::Result<File> {
 /// A waiter that wins the lock on an unlinked inode sees that the path no longer names its
 /// inode and starts over, so only a lock on the inode the path names counts. The kernel drops
 /// the lock of a killed process; its leftover file is removed by the next locker or by GC.
-pub(crate) struct OwnerLock {
-    path: PathBuf,
-    _file: File,
+/// The lock file is `name` in the directory `dir` ([`CWD`] with a path, or an open `locks/`).
+pub(crate) struct OwnerLock<'d> {
+    dir: BorrowedFd<'d>,
+    name: PathBuf,
+    _fd: OwnedFd,
 }
 
-impl OwnerLock {
-    /// Blocks until the lock is held.
-    pub(crate) fn acquire(path: &Path) -> io::Result<OwnerLock> {
+impl OwnerLock<'static> {
+    /// Blocks until the lock at `path` is held.
+    pub(crate) fn acquire(path: &Path) -> io::Result<OwnerLock<'static>> {
         loop {
-            if let Some(lock) = Self::attempt(path, true)? {
+            if let Some(lock) = Self::attempt(CWD, path, true)? {
                 return Ok(lock);
             }
         }
     }
 
-    /// The lock if it is free now, `None` if another process holds it.
-    pub(crate) fn try_acquire(path: &Path) -> io::Result<Option<OwnerLock>> {
+    /// The lock at `path` if it is free now, `None` if another process holds it.
+    #[cfg(test)]
+    pub(crate) fn try_acquire(path: &Path) -> io::Result<Option<OwnerLock<'static>>> {
+        Self::try_acquire_at(CWD, path)
+    }
+}
+
+impl<'d> OwnerLock<'d> {
+    /// The lock `name` of `dir` if it is free now, `None` if another process holds it.
+    pub(crate) fn try_acquire_at(
+        dir: BorrowedFd<'d>,
+        name: &Path,
+    ) -> io::Result<Option<OwnerLock<'d>>> {
         loop {
-            let file = open_lock_file(path)?;
-            if !flock_exclusive(&file, false)? {
+            let fd = open_lock_at(dir, name)?;
+            if !flock_fd(&fd, false)? {
                 return Ok(None);
             }
-            if let Some(lock) = Self::confirm(path, file)? {
+            if let Some(lock) = Self::confirm(dir, name, fd)? {
                 return Ok(Some(lock));
             }
         }
     }
 
-    fn attempt(path: &Path, blocking: bool) -> io::Result<Option<OwnerLock>> {
-        let file = open_lock_file(path)?;
-        if !flock_exclusive(&file, blocking)? {
+    fn attempt(dir: BorrowedFd<'d>, name: &Path, blocking: bool) -> io::Result<Option<Self>> {
+        let fd = open_lock_at(dir, name)?;
+        if !flock_fd(&fd, blocking)? {
             return Ok(None);
         }
-        Self::confirm(path, file)
+        Self::confirm(dir, name, fd)
     }
 
-    fn confirm(path: &Path, file: File) -> io::Result<Option<OwnerLock>> {
-        let held = FileId::of(&file.metadata()?);
-        if file_id(path)? == Some(held) {
+    fn confirm(dir: BorrowedFd<'d>, name: &Path, fd: OwnedFd) -> io::Result<Option<Self>> {
+        let held = file_id_of(&rustix::fs::fstat(&fd)?);
+        if stat_at(dir, name)?.as_ref().map(file_id_of) == Some(held) {
             Ok(Some(OwnerLock {
-                path: path.to_owned(),
-                _file: file,
+                dir,
+                name: name.to_owned(),
+                _fd: fd,
             }))
         } else {
             Ok(None)
@@ -199,10 +406,35 @@ impl OwnerLock {
     }
 }
 
-impl Drop for OwnerLock {
+impl Drop for OwnerLock<'_> {
     fn drop(&mut self) {
         // Still locked here: nobody else can have created a new file at this path.
-        let _ = std::fs::remove_file(&self.path);
+        let _ = rustix::fs::unlinkat(self.dir, &self.name, AtFlags::empty());
+    }
+}
+
+fn open_lock_at(dir: BorrowedFd<'_>, name: &Path) -> io::Result<OwnedFd> {
+    Ok(rustix::fs::openat(
+        dir,
+        name,
+        OFlags::RDWR | OFlags::CREATE | OFlags::CLOEXEC,
+        Mode::from_raw_mode(0o600),
+    )?)
+}
+
+fn flock_fd(fd: &OwnedFd, blocking: bool) -> io::Result<bool> {
+    let operation = if blocking {
+        FlockOperation::LockExclusive
+    } else {
+        FlockOperation::NonBlockingLockExclusive
+    };
+    loop {
+        match rustix::fs::flock(fd, operation) {
+            Ok(()) => return Ok(true),
+            Err(Errno::INTR) => continue,
+            Err(Errno::WOULDBLOCK) if !blocking => return Ok(false),
+            Err(errno) => return Err(errno.into()),
+        }
     }
 }
 
@@ -249,6 +481,67 @@ mod tests {
         std::fs::remove_dir(&b).unwrap();
         rename_noreplace(&a, &b).unwrap();
         assert!(b.is_dir() && !a.exists());
+    }
+
+    fn listed(dir: &Path, small: bool) -> Vec<String> {
+        let fd = open_dir_at(CWD, dir).unwrap();
+        let mut names = Vec::new();
+        let mut lister = Lister::new();
+        let each = |entry: Entry<'_>| names.push(entry.name.to_str().unwrap().to_owned());
+        if small {
+            lister
+                .list_small(rustix::fd::AsFd::as_fd(&fd), each)
+                .unwrap();
+        } else {
+            lister.list(rustix::fd::AsFd::as_fd(&fd), each).unwrap();
+        }
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn lister_lists_every_entry_but_the_dot_entries() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(listed(dir.path(), false).is_empty());
+        assert!(listed(dir.path(), true).is_empty());
+        let mut expected: Vec<String> = ["a", "b", "c"].map(String::from).to_vec();
+        for name in &expected {
+            std::fs::write(dir.path().join(name), b"").unwrap();
+        }
+        assert_eq!(listed(dir.path(), false), expected);
+        assert_eq!(listed(dir.path(), true), expected);
+        // Many more than one buffer holds: a small listing whose buffer filled goes on.
+        for i in 0..3000 {
+            let name = format!("{i:040}");
+            std::fs::write(dir.path().join(&name), b"").unwrap();
+            expected.push(name);
+        }
+        expected.sort();
+        assert_eq!(listed(dir.path(), false), expected);
+        assert_eq!(listed(dir.path(), true), expected);
+    }
+
+    #[test]
+    fn reads_at_a_directory_and_removes_at_it() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("f"), b"content").unwrap();
+        std::fs::create_dir(dir.path().join("d")).unwrap();
+        std::fs::write(dir.path().join("d/x"), b"").unwrap();
+        let fd = open_dir_at(CWD, dir.path()).unwrap();
+        let at = rustix::fd::AsFd::as_fd(&fd);
+        let (bytes, stat, _file) = read_at(at, Path::new("f")).unwrap().unwrap();
+        assert_eq!(bytes, b"content");
+        assert_eq!(stat.st_size, 7);
+        assert!(read_at(at, Path::new("absent")).unwrap().is_none());
+        assert!(stat_at(at, Path::new("absent")).unwrap().is_none());
+        // A non-empty directory stays; an absent entry is no error.
+        assert!(!remove_at(at, Path::new("d"), true).unwrap());
+        assert!(remove_at(at, Path::new("d/x"), false).unwrap());
+        assert!(remove_at(at, Path::new("d"), true).unwrap());
+        assert!(!remove_at(at, Path::new("d"), true).unwrap());
+        assert!(remove_at(at, Path::new("f"), false).unwrap());
+        assert!(!remove_at(at, Path::new("f"), false).unwrap());
+        assert_eq!(open_dir_at(at, Path::new("f")).unwrap_err(), Errno::NOENT);
     }
 
     #[test]

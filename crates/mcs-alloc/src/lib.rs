@@ -2,9 +2,11 @@
 //! level, shared by every mcsrun process on the host, atomic across processes and safe against
 //! `kill -9` at any instant, with no global lock.
 //!
-//! Levels are plain strings (`s0:c1,c2`, `s0:c3.c6`); level identity is string identity, so
-//! callers pass canonical spellings. `allocate` works on the category pairs of a range and
-//! writes their levels as `{prefix}:c{low},c{high}`, `low < high`.
+//! Levels are [`mcs_label::Level`]s; `allocate` draws a pair of a [`mcs_label::CategoryRange`],
+//! numbered as that range numbers its pairs, and hands out its level `<sensitivity>:cN,cM`.
+//! On disk a level is named by its canonical text (`s0:c1,c2`, `s0:c3.c6`), in directory
+//! names and in records; text that is not the canonical text of a level names none (such a
+//! record is corrupt, such a directory is debris).
 //!
 //! # Layout of the state dir (0700, owned by the caller's euid)
 //!
@@ -78,11 +80,15 @@
 //!
 //! # Garbage collection
 //!
-//! [`Store::gc`] releases holds whose owner the caller's liveness test declares dead (usually
-//! [`runtime_state_exists`]: `<root>/<id>` is a directory) once they are older than a grace
-//! period covering a create in progress, and removes the debris above once older than the
-//! grace period, taking each owner's lock without waiting (owners busy in an operation are
-//! skipped).
+//! [`Store::gc`] releases holds whose owner the caller's [`Liveness`] test declares dead
+//! (usually [`RuntimeStateDirs`]: `<root>/<id>` is a directory) once they are older than a
+//! grace period covering a create in progress, and removes the debris above once older than
+//! the grace period. Liveness is decided before any lock is taken: a test that can list a
+//! runtime root at once keeps the holds of the listed owners without reading them, and every
+//! other owner is asked about one by one, just before its hold would be released. Only holds
+//! to release and debris to remove or repair are locked, without waiting (owners busy in an
+//! operation are skipped), and checked again under the lock. A pass reads each of the
+//! store's directories once (see the `gc` module for its steps and what each costs).
 
 #![forbid(unsafe_code)]
 
@@ -90,6 +96,7 @@ mod error;
 mod fsops;
 mod gc;
 mod hold;
+mod liveness;
 mod owner;
 mod pairs;
 mod record;
@@ -99,6 +106,7 @@ mod store;
 pub use error::{AllocError, Result};
 pub use gc::GcReport;
 pub use hold::Hold;
+pub use liveness::{Liveness, RuntimeStateDirs};
 pub use owner::{runtime_state_exists, Owner};
 pub use record::{unix_now, OwnerMeta, Record};
 pub use state_dir::{check_state_dir, state_dir_owner, StateDirProblem};

@@ -48,11 +48,12 @@ impl Owner {
     /// versions (the store outlives the binary that wrote it); a collision is detected because
     /// every record carries the full owner.
     pub(crate) fn key(&self) -> String {
-        let mut hash = Fnv128::new();
-        hash.write(self.root.as_os_str().as_bytes());
-        hash.write(&[0]);
-        hash.write(self.id.as_bytes());
-        format!("{:032x}", hash.finish())
+        key_name(self.key_value())
+    }
+
+    /// The key as a number (its file name is this in hex).
+    pub(crate) fn key_value(&self) -> u128 {
+        RootKeys::new(&self.root).key(self.id.as_bytes())
     }
 }
 
@@ -67,16 +68,57 @@ impl fmt::Display for Owner {
     }
 }
 
-/// Whether the runtime still keeps state for `owner`, i.e. `<root>/<id>` is a directory. This is
-/// the usual liveness test given to [`crate::Store::gc`].
+/// Whether the runtime still keeps state for `owner`, i.e. `<root>/<id>` is a directory: the
+/// usual liveness test, which [`crate::RuntimeStateDirs`] gives [`crate::Store::gc`].
 pub fn runtime_state_exists(owner: &Owner) -> bool {
     owner.runtime_state_dir().is_dir()
 }
 
 /// Whether `name` has the shape of an owner key (a file name the store writes).
 pub(crate) fn is_owner_key(name: &OsStr) -> bool {
-    let bytes = name.as_bytes();
-    bytes.len() == 32 && bytes.iter().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+    key_of_name(name.as_bytes()).is_some()
+}
+
+/// The key a file name stands for, when it has the shape of one.
+pub(crate) fn key_of_name(name: &[u8]) -> Option<u128> {
+    if name.len() != 32 || !name.iter().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+        return None;
+    }
+    let mut key = 0u128;
+    for &b in name {
+        let digit = if b.is_ascii_digit() {
+            b - b'0'
+        } else {
+            b - b'a' + 10
+        };
+        key = key << 4 | u128::from(digit);
+    }
+    Some(key)
+}
+
+/// The file name of a key.
+pub(crate) fn key_name(key: u128) -> String {
+    format!("{key:032x}")
+}
+
+/// The keys of the owners of one (normalised) runtime root: the hash of `root NUL` is
+/// computed once and continued with each id.
+#[derive(Clone, Copy)]
+pub(crate) struct RootKeys(Fnv128);
+
+impl RootKeys {
+    pub(crate) fn new(root: &Path) -> RootKeys {
+        let mut hash = Fnv128::new();
+        hash.write(root.as_os_str().as_bytes());
+        hash.write(&[0]);
+        RootKeys(hash)
+    }
+
+    pub(crate) fn key(&self, id: &[u8]) -> u128 {
+        let mut hash = self.0;
+        hash.write(id);
+        hash.finish()
+    }
 }
 
 fn validate_container_id(id: &str) -> Result<()> {
@@ -122,6 +164,7 @@ fn normalise_root(root: &Path) -> Result<PathBuf> {
 }
 
 /// FNV-1a with 128-bit state: a fixed, documented function, so file names never change.
+#[derive(Clone, Copy)]
 struct Fnv128(u128);
 
 impl Fnv128 {
@@ -195,6 +238,23 @@ mod tests {
         assert_eq!(hash.finish(), 0xd228cb696f1a8caf78912b704e4a8964);
         let owner = Owner::new("/run/runc", "demo").unwrap();
         assert_eq!(owner.key(), "81d20fd8e1389f64ad94ad08ff7a2099");
+        assert_eq!(key_of_name(owner.key().as_bytes()), Some(owner.key_value()));
+        assert_eq!(key_name(owner.key_value()), owner.key());
+    }
+
+    #[test]
+    fn key_names_are_32_lowercase_hex_digits() {
+        assert_eq!(key_of_name(&[b'0'; 32]), Some(0));
+        assert_eq!(key_of_name(&[b'f'; 32]), Some(u128::MAX));
+        for bad in [
+            &b"81d20fd8e1389f64ad94ad08ff7a209"[..],
+            b"81D20FD8E1389F64AD94AD08FF7A2099",
+            b"81d20fd8e1389f64ad94ad08ff7a2099x",
+            b"81d20fd8e1389f64ad94ad08ff7a209g",
+            b"",
+        ] {
+            assert_eq!(key_of_name(bad), None, "{:?}", String::from_utf8_lossy(bad));
+        }
     }
 
     #[test]

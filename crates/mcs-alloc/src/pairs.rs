@@ -1,118 +1,23 @@
-//! Category pairs of a range: counting and numbering them, the level string of a pair, level
-//! string validation, and the uniform choice of the k-th free pair.
+//! Choosing pairs and naming levels: the numbers of reserved pairs, the uniform choice of
+//! the k-th free pair, and the directory names of levels (the canonical text of a
+//! [`Level`]) with their validation when read back from disk. Pairs are numbered as
+//! [`CategoryRange`] numbers them.
 
-use rand::Rng;
+use mcs_label::{CategoryRange, Level, McsPair, Sensitivity, CATEGORY_COUNT, SENSITIVITY_COUNT};
 
 use crate::error::{AllocError, Result};
 
-/// The pairs `(low, high)`, `first <= low < high <= last`, of a category range, numbered
-/// `0..count()` in lexicographic order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct PairRange {
-    first: u16,
-    last: u16,
-}
-
-impl PairRange {
-    pub(crate) fn new(first: u16, last: u16) -> Result<PairRange> {
-        if first >= last {
-            return Err(AllocError::InvalidRange {
-                first,
-                last,
-                problem: "it needs at least two categories (first < last)",
-            });
-        }
-        Ok(PairRange { first, last })
-    }
-
-    pub(crate) fn first(&self) -> u16 {
-        self.first
-    }
-
-    pub(crate) fn last(&self) -> u16 {
-        self.last
-    }
-
-    fn width(&self) -> u64 {
-        u64::from(self.last - self.first) + 1
-    }
-
-    /// Number of pairs: `m (m - 1) / 2` for `m` categories.
-    pub(crate) fn count(&self) -> u64 {
-        let m = self.width();
-        m * (m - 1) / 2
-    }
-
-    /// Index of the first pair whose low category is `first + row`.
-    fn row_start(&self, row: u64) -> u64 {
-        let m = self.width();
-        row * (2 * m - row - 1) / 2
-    }
-
-    /// The number of a pair, or `None` when it is not a pair of this range.
-    pub(crate) fn index_of(&self, pair: (u16, u16)) -> Option<u64> {
-        let (low, high) = pair;
-        if low >= high || low < self.first || high > self.last {
-            return None;
-        }
-        let row = u64::from(low - self.first);
-        Some(self.row_start(row) + u64::from(high - low) - 1)
-    }
-
-    /// The pair numbered `index` (`index < count()`).
-    pub(crate) fn pair_at(&self, index: u64) -> (u16, u16) {
-        debug_assert!(index < self.count());
-        // Largest row whose start is <= index (binary search over rows 0..m-1).
-        let (mut lo, mut hi) = (0u64, self.width() - 1);
-        while hi - lo > 1 {
-            let mid = lo + (hi - lo) / 2;
-            if self.row_start(mid) <= index {
-                lo = mid;
-            } else {
-                hi = mid;
-            }
-        }
-        let row = lo;
-        let offset = index - self.row_start(row);
-        let low = self.first + row as u16;
-        let high = low + 1 + offset as u16;
-        (low, high)
-    }
-
-    /// A pair number drawn uniformly from `0..count()`.
-    pub(crate) fn random_index(&self, rng: &mut impl Rng) -> u64 {
-        rng.gen_range(0..self.count())
-    }
-
-    /// Sorted, deduplicated numbers of those `pairs` (in either order) that lie in the range.
-    pub(crate) fn indices_of(&self, pairs: &[(u16, u16)]) -> Vec<u64> {
-        let mut indices: Vec<u64> = pairs
-            .iter()
-            .filter_map(|&(a, b)| self.index_of((a.min(b), a.max(b))))
-            .collect();
-        indices.sort_unstable();
-        indices.dedup();
-        indices
-    }
-}
-
-/// The level string of a pair: `{prefix}:c{low},c{high}`.
-pub(crate) fn pair_level(prefix: &str, pair: (u16, u16)) -> String {
-    format!("{prefix}:c{},c{}", pair.0, pair.1)
-}
-
-/// The pair of a level string written by [`pair_level`] with this prefix, or `None`.
-pub(crate) fn parse_pair_level(prefix: &str, level: &str) -> Option<(u16, u16)> {
-    let rest = level.strip_prefix(prefix)?.strip_prefix(":c")?;
-    let (low, high) = rest.split_once(",c")?;
-    let pair = (low.parse::<u16>().ok()?, high.parse::<u16>().ok()?);
-    // Only the exact spelling pair_level writes ("c01" or "c+1" are other levels).
-    (pair.0 < pair.1 && pair_level(prefix, pair) == level).then_some(pair)
+/// Sorted, deduplicated numbers of those `pairs` that lie in `range`.
+pub(crate) fn reserved_indices(range: &CategoryRange, pairs: &[McsPair]) -> Vec<u32> {
+    let mut indices: Vec<u32> = pairs.iter().filter_map(|p| range.index_of(p)).collect();
+    indices.sort_unstable();
+    indices.dedup();
+    indices
 }
 
 /// The number of the `k`-th (0-based) pair of `0..` that is not in `taken` (sorted, no
 /// duplicates).
-pub(crate) fn kth_free(taken: &[u64], k: u64) -> u64 {
+pub(crate) fn kth_free(taken: &[u32], k: u32) -> u32 {
     let mut index = k;
     for &t in taken {
         if t <= index {
@@ -124,12 +29,81 @@ pub(crate) fn kth_free(taken: &[u64], k: u64) -> u64 {
     index
 }
 
-/// Longest level string the store accepts (it names a directory).
+/// Longest level name the store accepts (it names a directory).
 const MAX_LEVEL_LEN: usize = 255;
+
+/// The name of `level` in the store: its canonical text, which must fit a directory name.
+pub(crate) fn level_name(level: &Level) -> Result<String> {
+    let name = level.to_string();
+    validate_level(&name)?;
+    Ok(name)
+}
+
+/// The level a name read from disk (a level directory, a record's `level` field) stands
+/// for: `None` unless it is a valid level name and the canonical text of its level, so
+/// that one level has one name.
+pub(crate) fn level_of_name(name: &str) -> Option<Level> {
+    if let Some(level) = pair_level_of_name(name) {
+        return Some(level);
+    }
+    validate_level(name).ok()?;
+    Level::parse(name)
+        .ok()
+        .filter(|level| level.to_string() == name)
+}
+
+/// The sensitivity and categories of a name of the form `s<N>:c<A>,c<B>`, N < 16,
+/// A < B < 1024, numbers written without leading zeros: the canonical text of a pair's level,
+/// the name of nearly every level dir (so gc reads them without a general parse).
+fn pair_of_name(name: &str) -> Option<(u8, u16, u16)> {
+    fn number(text: &str, prefix: char) -> Option<u16> {
+        let digits = text.strip_prefix(prefix)?;
+        let canonical = !digits.is_empty()
+            && digits.len() <= 4
+            && digits.bytes().all(|b| b.is_ascii_digit())
+            && (digits == "0" || !digits.starts_with('0'));
+        canonical.then(|| digits.parse().ok()).flatten()
+    }
+    let (sensitivity, categories) = name.split_once(':')?;
+    let (low, high) = categories.split_once(',')?;
+    let sensitivity = u8::try_from(number(sensitivity, 's')?).ok()?;
+    let (low, high) = (number(low, 'c')?, number(high, 'c')?);
+    let valid = sensitivity < SENSITIVITY_COUNT && low < high && usize::from(high) < CATEGORY_COUNT;
+    valid.then_some((sensitivity, low, high))
+}
+
+/// [`level_of_name`] of a pair's name.
+fn pair_level_of_name(name: &str) -> Option<Level> {
+    let (sensitivity, low, high) = pair_of_name(name)?;
+    let sensitivity = match sensitivity {
+        0 => Sensitivity::S0,
+        n => Sensitivity::new(n).ok()?,
+    };
+    Some(McsPair::of(low, high).to_level(sensitivity))
+}
+
+/// Whether `name` is the name of a level (as [`level_of_name`] decides, without building
+/// the level for the names of pairs).
+pub(crate) fn is_level_name(name: &str) -> bool {
+    pair_of_name(name).is_some() || level_of_name(name).is_some()
+}
+
+/// The number in `range` of a level directory's name, when it names a pair of `range` at
+/// `sensitivity`.
+pub(crate) fn pair_index_of_name(
+    range: &CategoryRange,
+    sensitivity: Sensitivity,
+    name: &str,
+) -> Option<u32> {
+    let level = level_of_name(name)?;
+    if level.low().sensitivity != sensitivity {
+        return None;
+    }
+    range.index_of(&McsPair::from_level(&level)?)
+}
 
 /// Checks that `level` can name a level directory: 1 to 255 characters from
 /// `[A-Za-z0-9:,._-]`, starting with a letter or digit (so never `.`, `..` or hidden).
-/// Level identity is string identity: callers pass canonical spellings.
 pub(crate) fn validate_level(level: &str) -> Result<()> {
     let problem = if level.is_empty() {
         Some("it is empty")
@@ -160,40 +134,60 @@ mod tests {
     use proptest::prelude::*;
 
     #[test]
-    fn counts_pairs() {
-        assert_eq!(PairRange::new(0, 1023).unwrap().count(), 523_776);
-        assert_eq!(PairRange::new(0, 2).unwrap().count(), 3);
-        assert_eq!(PairRange::new(5, 6).unwrap().count(), 1);
-        assert!(PairRange::new(3, 3).is_err());
-        assert!(PairRange::new(4, 3).is_err());
-    }
-
-    #[test]
-    fn numbers_pairs_in_lexicographic_order() {
-        let range = PairRange::new(10, 13).unwrap();
-        let all: Vec<_> = (0..range.count()).map(|i| range.pair_at(i)).collect();
+    fn reserved_pairs_are_numbered_in_their_range() {
+        let range = CategoryRange::new(10, 13).unwrap();
+        let pair = |text: &str| McsPair::parse(text).unwrap();
         assert_eq!(
-            all,
-            vec![(10, 11), (10, 12), (10, 13), (11, 12), (11, 13), (12, 13)]
-        );
-        assert_eq!(range.index_of((9, 11)), None);
-        assert_eq!(range.index_of((11, 14)), None);
-        assert_eq!(range.index_of((12, 12)), None);
-        assert_eq!(
-            range.indices_of(&[(13, 12), (10, 11), (1, 2), (12, 13)]),
+            reserved_indices(
+                &range,
+                &[
+                    pair("c12,c13"),
+                    pair("c10,c11"),
+                    pair("c1,c2"),
+                    pair("c12,c13")
+                ]
+            ),
             vec![0, 5]
         );
+        assert!(reserved_indices(&range, &[]).is_empty());
     }
 
     #[test]
-    fn level_strings_round_trip() {
-        assert_eq!(pair_level("s0", (1, 2)), "s0:c1,c2");
-        assert_eq!(parse_pair_level("s0", "s0:c1,c2"), Some((1, 2)));
-        assert_eq!(parse_pair_level("s0", "s0:c2,c1"), None);
-        assert_eq!(parse_pair_level("s0", "s0:c01,c2"), None);
-        assert_eq!(parse_pair_level("s0", "s0:c3.c6"), None);
-        assert_eq!(parse_pair_level("s0", "s1:c1,c2"), None);
-        assert_eq!(parse_pair_level("s0", "s0:c1,c2,c3"), None);
+    fn names_are_canonical_level_text() {
+        let level = Level::parse("s0:c1,c2").unwrap();
+        assert_eq!(level_name(&level).unwrap(), "s0:c1,c2");
+        assert_eq!(level_of_name("s0:c1,c2"), Some(level));
+        assert_eq!(
+            level_of_name("s0:c3.c6"),
+            Some(Level::parse("s0:c3.c6").unwrap())
+        );
+        // Other spellings of a level, and text that is no level, name nothing.
+        for other in [
+            "s0:c2,c1",
+            "s0:c01,c2",
+            "s0:c1.c2",
+            "s0:c3,c4,c5",
+            "s0:c1,c2-s0:c1,c2",
+            "foo",
+            "",
+        ] {
+            assert_eq!(level_of_name(other), None, "{other:?}");
+        }
+        let all_even: Vec<String> = (0..512).map(|c| format!("c{}", c * 2)).collect();
+        let long = Level::parse(&format!("s0:{}", all_even.join(","))).unwrap();
+        let err = level_name(&long).unwrap_err();
+        assert!(matches!(err, AllocError::InvalidLevel { .. }), "{err}");
+    }
+
+    #[test]
+    fn pair_names_are_numbered_only_in_their_range_and_sensitivity() {
+        let range = CategoryRange::new(0, 2).unwrap();
+        let s0 = Sensitivity::S0;
+        assert_eq!(pair_index_of_name(&range, s0, "s0:c0,c1"), Some(0));
+        assert_eq!(pair_index_of_name(&range, s0, "s0:c1,c2"), Some(2));
+        for other in ["s1:c0,c1", "s0:c0,c3", "s0:c0.c2", "s0:c01,c2", "s0"] {
+            assert_eq!(pair_index_of_name(&range, s0, other), None, "{other:?}");
+        }
     }
 
     #[test]
@@ -223,20 +217,30 @@ mod tests {
     }
 
     proptest! {
+        /// The quick reading of pair names agrees with the general one, on pair names and
+        /// on text that looks like them.
         #[test]
-        fn pair_numbering_is_a_bijection(first in 0u16..2000, span in 1u16..200, pick in any::<u64>()) {
-            let range = PairRange::new(first, first + span).unwrap();
-            let index = pick % range.count();
-            let pair = range.pair_at(index);
-            prop_assert!(pair.0 < pair.1 && pair.0 >= first && pair.1 <= first + span);
-            prop_assert_eq!(range.index_of(pair), Some(index));
+        fn pair_names_read_as_levels_read_them(
+            name in "s(0|1|15|16|01):c(0|7|01|1023|1024|99999),c(0|8|09|1023|1024)",
+            sensitivity in 0u8..16, a in 0u16..1024, b in 0u16..1024,
+        ) {
+            let general = |name: &str| {
+                Level::parse(name).ok().filter(|level| level.to_string() == name)
+            };
+            if let Some(level) = pair_level_of_name(&name) {
+                prop_assert_eq!(Some(level), general(&name));
+            }
+            prop_assert_eq!(level_of_name(&name), general(&name));
+            prop_assert_eq!(is_level_name(&name), general(&name).is_some());
+            let pair = format!("s{sensitivity}:c{},c{}", a.min(b), a.max(b));
+            prop_assert_eq!(pair_level_of_name(&pair), general(&pair));
         }
 
         #[test]
-        fn kth_free_enumerates_the_complement(taken in proptest::collection::btree_set(0u64..60, 0..40)) {
-            let taken: Vec<u64> = taken.into_iter().collect();
-            let expected: Vec<u64> = (0..60).filter(|i| !taken.contains(i)).collect();
-            let got: Vec<u64> = (0..expected.len() as u64).map(|k| kth_free(&taken, k)).collect();
+        fn kth_free_enumerates_the_complement(taken in proptest::collection::btree_set(0u32..60, 0..40)) {
+            let taken: Vec<u32> = taken.into_iter().collect();
+            let expected: Vec<u32> = (0..60).filter(|i| !taken.contains(i)).collect();
+            let got: Vec<u32> = (0..expected.len() as u32).map(|k| kth_free(&taken, k)).collect();
             prop_assert_eq!(got, expected);
         }
     }

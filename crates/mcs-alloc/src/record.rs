@@ -5,11 +5,13 @@ use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
+use mcs_label::Level;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{AllocError, Result};
 use crate::fsops::unix_seconds;
 use crate::owner::Owner;
+use crate::pairs::{level_of_name, validate_level};
 
 /// Facts about a new holder that the caller supplies.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -38,7 +40,8 @@ pub fn unix_now() -> u64 {
 /// One owner's hold on one level.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Record {
-    pub level: String,
+    /// Written as its canonical text; a record whose text is not that is corrupt.
+    pub level: Level,
     pub owner: Owner,
     pub bundle: PathBuf,
     /// When the hold was taken, in seconds since the Unix epoch.
@@ -94,7 +97,7 @@ impl Record {
     pub(crate) fn to_json(&self) -> Vec<u8> {
         let file = RecordFile {
             version: FORMAT_VERSION,
-            level: self.level.clone(),
+            level: self.level.to_string(),
             root: PathText::from_path(self.owner.root()),
             id: self.owner.id().to_owned(),
             bundle: PathText::from_path(&self.bundle),
@@ -124,8 +127,20 @@ impl Record {
         }
         let owner = Owner::new(file.root.into_path(), file.id)
             .map_err(|e| corrupt(format!("bad owner: {e}")))?;
+        let Some(level) = level_of_name(&file.level) else {
+            return Err(corrupt(match validate_level(&file.level) {
+                Err(e) => e.to_string(),
+                Ok(()) => match Level::parse(&file.level) {
+                    Err(e) => e.to_string(),
+                    Ok(level) => format!(
+                        "level {:?} is not written canonically ({level})",
+                        file.level
+                    ),
+                },
+            }));
+        };
         Ok(Record {
-            level: file.level,
+            level,
             owner,
             bundle: file.bundle.into_path(),
             created: file.created,
@@ -142,7 +157,7 @@ mod tests {
 
     fn sample(root: PathBuf) -> Record {
         Record {
-            level: "s0:c1,c2".into(),
+            level: Level::parse("s0:c1,c2").unwrap(),
             owner: Owner::new(root, "c1").unwrap(),
             bundle: PathBuf::from("/b/c1"),
             created: 1_700_000_000,
@@ -177,5 +192,36 @@ mod tests {
             "{err}"
         );
         assert!(Record::from_json(b"", Path::new("x")).is_err());
+    }
+
+    /// A record as stores written before levels were typed hold it: read, then written
+    /// again byte for byte.
+    #[test]
+    fn records_of_earlier_stores_read_and_write_the_same_bytes() {
+        let bytes = concat!(
+            r#"{"version":1,"level":"s0:c228,c334","root":"/dev/shm/prof/owners","#,
+            r#""id":"live-8600","bundle":"/bundles/live","created":1796130500,"#,
+            r#""pid":15650,"rule":"allocate","shared":false}"#,
+            "\n"
+        );
+        let record = Record::from_json(bytes.as_bytes(), Path::new("x")).unwrap();
+        assert_eq!(record.level, Level::parse("s0:c228,c334").unwrap());
+        assert_eq!(String::from_utf8(record.to_json()).unwrap(), bytes);
+    }
+
+    #[test]
+    fn level_field_is_canonical_level_text() {
+        let json = String::from_utf8(sample(PathBuf::from("/run/runc")).to_json()).unwrap();
+        assert!(json.contains(r#""level":"s0:c1,c2""#), "{json}");
+        for (other, problem) in [
+            ("s0:c1.c2", "is not written canonically (s0:c1,c2)"),
+            ("s0:c2,c1", "categories out of order"),
+            ("../etc", "must start with a letter or digit"),
+        ] {
+            let bad = json.replace("s0:c1,c2", other);
+            let err = Record::from_json(bad.as_bytes(), Path::new("/s/owners/k")).unwrap_err();
+            assert!(matches!(err, AllocError::Corrupt { .. }), "{err}");
+            assert!(err.to_string().contains(problem), "{other}: {err}");
+        }
     }
 }

@@ -6,6 +6,7 @@ use std::io::{self, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
+use mcs_label::{CategoryRange, Level, McsPair, Sensitivity};
 use rand::Rng;
 
 use crate::error::{AllocError, Result};
@@ -15,21 +16,20 @@ use crate::fsops::{
     FileId, OwnerLock,
 };
 use crate::owner::{is_owner_key, Owner};
-use crate::pairs::{kth_free, pair_level, parse_pair_level, validate_level, PairRange};
+use crate::pairs::{kth_free, level_name, pair_index_of_name, reserved_indices};
 use crate::record::{unix_now, OwnerMeta, Record};
 use crate::state_dir::check_state_dir;
 
-/// What `allocate` may choose from.
+/// What `allocate` may choose from: the levels `<sensitivity>:cN,cM` of the pairs of
+/// `range`, except the reserved ones.
 #[derive(Debug, Clone, Copy)]
 pub struct AllocRequest<'a> {
-    /// First category of the range (inclusive).
-    pub first: u16,
-    /// Last category of the range (inclusive).
-    pub last: u16,
-    /// Sensitivity part of the level, e.g. `s0`: levels are `{prefix}:c{low},c{high}`.
-    pub prefix: &'a str,
-    /// Pairs never handed out (in either order), e.g. `(1022, 1023)`.
-    pub reserved: &'a [(u16, u16)],
+    /// The categories the pairs are drawn from, e.g. `c0.c1023`.
+    pub range: CategoryRange,
+    /// The sensitivity of every level handed out, e.g. `s0`.
+    pub sensitivity: Sensitivity,
+    /// Pairs never handed out, e.g. `c1022,c1023`.
+    pub reserved: &'a [McsPair],
 }
 
 /// Random probes before `allocate` falls back to an exact scan of the free pairs. With a
@@ -121,61 +121,63 @@ impl Store {
         meta: &OwnerMeta,
         request: &AllocRequest<'_>,
         rng: &mut impl Rng,
-    ) -> Result<String> {
-        let range = PairRange::new(request.first, request.last)?;
-        let prefix = request.prefix;
-        validate_level(&pair_level(prefix, (range.first(), range.last())))?;
+    ) -> Result<Level> {
+        let range = request.range;
+        let count = range.pair_count();
+        let level_at = |index: u32| {
+            let pair = range.pair_at(index).expect("an index below the pair count");
+            let level = pair.to_level(request.sensitivity);
+            let name = level.to_string();
+            (level, name)
+        };
         let key = owner.key();
         let _lock = self.lock_owner(&key)?;
         if let Some(current) = self.holding(owner)? {
             return Ok(current.level);
         }
-        let reserved = range.indices_of(request.reserved);
-        let mut record = new_record(owner, meta, String::new(), false);
+        let reserved = reserved_indices(&range, request.reserved);
+        let mut record = new_record(owner, meta, Level::default(), false);
         let mut staged: Option<Staged> = None;
 
         for _ in 0..self.probe_limit {
-            let index = range.random_index(rng);
+            let index = rng.gen_range(0..count);
             if reserved.binary_search(&index).is_ok() {
                 continue;
             }
-            let level = pair_level(prefix, range.pair_at(index));
-            let level_dir = self.levels.join(&level);
+            let (level, name) = level_at(index);
+            let level_dir = self.levels.join(&name);
             if file_id(&level_dir)
                 .map_err(|e| AllocError::io("inspect", &level_dir, e))?
                 .is_some()
             {
                 continue;
             }
-            if self.claim_level(&mut staged, &mut record, &key, &level)? {
-                self.install_index(&key, &level)?;
+            if self.claim_level(&mut staged, &mut record, &key, level, &name)? {
+                self.install_index(&key, &name)?;
                 return Ok(level);
             }
         }
 
         for _ in 0..SCAN_ROUNDS {
-            let census = self.census(&range, prefix, &reserved)?;
-            let free = range.count() - census.taken.len() as u64;
+            let census = self.census(&range, request.sensitivity, &reserved)?;
+            let free = count - census.taken.len() as u32;
             if free == 0 {
                 return Err(AllocError::Exhausted {
-                    first: range.first(),
-                    last: range.last(),
-                    total: range.count(),
+                    range,
+                    total: u64::from(count),
                     held: census.held_in_range,
                     reserved: census.taken.len() as u64 - census.held_in_range,
                     store_levels: census.store_levels,
                 });
             }
-            let index = kth_free(&census.taken, rng.gen_range(0..free));
-            let level = pair_level(prefix, range.pair_at(index));
-            if self.claim_level(&mut staged, &mut record, &key, &level)? {
-                self.install_index(&key, &level)?;
+            let (level, name) = level_at(kth_free(&census.taken, rng.gen_range(0..free)));
+            if self.claim_level(&mut staged, &mut record, &key, level, &name)? {
+                self.install_index(&key, &name)?;
                 return Ok(level);
             }
         }
         Err(AllocError::Contention {
-            first: range.first(),
-            last: range.last(),
+            range,
             attempts: SCAN_ROUNDS,
         })
     }
@@ -184,14 +186,13 @@ impl Store {
     /// came with the container's spec or annotations). Never takes the level from anyone;
     /// while held, `allocate` never hands it out. An owner that held another level moves to
     /// this one.
-    pub fn reserve(&self, owner: &Owner, meta: &OwnerMeta, level: &str) -> Result<()> {
-        validate_level(level)?;
+    pub fn reserve(&self, owner: &Owner, meta: &OwnerMeta, level: &Level) -> Result<()> {
         self.join(owner, meta, level).map(|_| ())
     }
 
     /// Makes `owner` hold the level `with` holds (a pod's containers share their sandbox's
     /// level) and returns it. Fails when `with` holds nothing.
-    pub fn share(&self, owner: &Owner, meta: &OwnerMeta, with: &Owner) -> Result<String> {
+    pub fn share(&self, owner: &Owner, meta: &OwnerMeta, with: &Owner) -> Result<Level> {
         let nothing = || AllocError::NothingToShare { with: with.clone() };
         if owner == with {
             return self.holding(owner)?.map(|r| r.level).ok_or_else(nothing);
@@ -208,9 +209,8 @@ impl Store {
     /// Every holder file of `level` (several when it is shared), sorted by owner. These are
     /// what keeps the level taken: besides complete holds they may include, briefly, one whose
     /// operation is still running or, until gc, one that was interrupted.
-    pub fn lookup_level(&self, level: &str) -> Result<Vec<Record>> {
-        validate_level(level)?;
-        let level_dir = self.levels.join(level);
+    pub fn lookup_level(&self, level: &Level) -> Result<Vec<Record>> {
+        let level_dir = self.levels.join(level_name(level)?);
         let mut records = Vec::new();
         for name in list_dir(&level_dir)? {
             if !is_owner_key(&name) {
@@ -234,16 +234,21 @@ impl Store {
                 continue;
             };
             if let IndexState::Valid(record) = self.inspect_index(key)? {
-                records.push(record);
+                records.push(*record);
             }
         }
-        records.sort_by(|a, b| (&a.level, &a.owner).cmp(&(&b.level, &b.owner)));
-        Ok(records)
+        // By the levels' text, as their directories are named.
+        let mut named: Vec<(String, Record)> = records
+            .into_iter()
+            .map(|record| (record.level.to_string(), record))
+            .collect();
+        named.sort_by(|a, b| (&a.0, &a.1.owner).cmp(&(&b.0, &b.1.owner)));
+        Ok(named.into_iter().map(|(_, record)| record).collect())
     }
 
     /// Drops `owner`'s hold. Returns the level it held (now free, or still held by the owners
     /// it was shared with); `None` when it held nothing.
-    pub fn release(&self, owner: &Owner) -> Result<Option<String>> {
+    pub fn release(&self, owner: &Owner) -> Result<Option<Level>> {
         let key = owner.key();
         let _lock = self.lock_owner(&key)?;
         let index = self.owners.join(&key);
@@ -258,27 +263,11 @@ impl Store {
             return Ok(None);
         };
         self.check_record_owner(&record, owner, &index)?;
-        self.release_locked(&key, &record.level)?;
+        self.release_locked(&key, &record.level.to_string())?;
         Ok(Some(record.level))
     }
 
     // ----- shared with gc -------------------------------------------------------------
-
-    pub(crate) fn levels_dir(&self) -> &Path {
-        &self.levels
-    }
-
-    pub(crate) fn owners_dir(&self) -> &Path {
-        &self.owners
-    }
-
-    pub(crate) fn locks_dir(&self) -> &Path {
-        &self.locks
-    }
-
-    pub(crate) fn tmp_dir(&self) -> &Path {
-        &self.tmp
-    }
 
     pub(crate) fn lock_path(&self, key: &str) -> PathBuf {
         self.locks.join(key)
@@ -289,7 +278,8 @@ impl Store {
     }
 
     /// Removes an owner's hold: its holder file, the level dir if that left it empty, then its
-    /// index entry. The caller holds the owner's lock.
+    /// index entry. The caller holds the owner's lock. (gc does the same relative to its open
+    /// directories.)
     pub(crate) fn release_locked(&self, key: &str, level: &str) -> Result<()> {
         let holder = self.holder_path(level, key);
         remove_file_if_present(&holder).map_err(|e| AllocError::io("remove", &holder, e))?;
@@ -331,10 +321,10 @@ impl Store {
             Ok(record) if record.owner.key() == key => record,
             _ => return Ok(IndexState::Corrupt(meta)),
         };
-        let holder = self.holder_path(&record.level, key);
+        let holder = self.holder_path(&record.level.to_string(), key);
         let holder_id = file_id(&holder).map_err(|e| AllocError::io("inspect", &holder, e))?;
         if holder_id == Some(FileId::of(&meta)) {
-            Ok(IndexState::Valid(record))
+            Ok(IndexState::Valid(Box::new(record)))
         } else {
             Ok(IndexState::Dangling(meta))
         }
@@ -342,7 +332,7 @@ impl Store {
 
     // ----- internals ------------------------------------------------------------------
 
-    fn lock_owner(&self, key: &str) -> Result<OwnerLock> {
+    fn lock_owner(&self, key: &str) -> Result<OwnerLock<'static>> {
         let path = self.lock_path(key);
         OwnerLock::acquire(&path).map_err(|e| AllocError::io("lock", &path, e))
     }
@@ -355,7 +345,7 @@ impl Store {
         match self.inspect_index(&key)? {
             IndexState::Valid(record) => {
                 self.check_record_owner(&record, owner, &self.owners.join(&key))?;
-                Ok(Some(record))
+                Ok(Some(*record))
             }
             IndexState::Gone | IndexState::Corrupt(_) | IndexState::Dangling(_) => Ok(None),
         }
@@ -372,18 +362,20 @@ impl Store {
         }
     }
 
-    /// Tries to publish `level` as a new level dir holding only this owner's holder file
-    /// (`rename(tmp/hold.*, levels/<level>)` without replacing). `false`: someone holds it.
+    /// Tries to publish `level` (named `name`) as a new level dir holding only this
+    /// owner's holder file (`rename(tmp/hold.*, levels/<name>)` without replacing).
+    /// `false`: someone holds it.
     fn claim_level(
         &self,
         staged: &mut Option<Staged>,
         record: &mut Record,
         key: &str,
-        level: &str,
+        level: Level,
+        name: &str,
     ) -> Result<bool> {
-        record.level = level.to_owned();
+        record.level = level;
         let json = record.to_json();
-        let level_dir = self.levels.join(level);
+        let level_dir = self.levels.join(name);
         // A second round only when a concurrent gc took the staging dir for debris.
         for _ in 0..2 {
             match staged {
@@ -413,16 +405,17 @@ impl Store {
 
     /// Adds `owner` as a holder of `level` (creating its level dir if nobody holds it), then
     /// points its index there and drops a previous hold of another level.
-    fn join(&self, owner: &Owner, meta: &OwnerMeta, level: &str) -> Result<String> {
+    fn join(&self, owner: &Owner, meta: &OwnerMeta, level: &Level) -> Result<Level> {
+        let name = level_name(level)?;
         let key = owner.key();
         let _lock = self.lock_owner(&key)?;
         let previous = self.holding(owner)?;
-        if previous.as_ref().is_some_and(|p| p.level == level) {
-            return Ok(level.to_owned());
+        if previous.as_ref().is_some_and(|p| p.level == *level) {
+            return Ok(*level);
         }
-        let record = new_record(owner, meta, level.to_owned(), true);
+        let record = new_record(owner, meta, *level, true);
         let mut stage = self.stage(&key, &record.to_json())?;
-        let level_dir = self.levels.join(level);
+        let level_dir = self.levels.join(&name);
         let holder = level_dir.join(&key);
         let mut joined = false;
         for _ in 0..JOIN_ATTEMPTS {
@@ -460,14 +453,15 @@ impl Store {
                 ),
             ));
         }
-        self.install_index(&key, level)?;
+        self.install_index(&key, &name)?;
         if let Some(previous) = previous {
-            let old = self.holder_path(&previous.level, &key);
+            let previous = previous.level.to_string();
+            let old = self.holder_path(&previous, &key);
             remove_file_if_present(&old).map_err(|e| AllocError::io("remove", &old, e))?;
-            let old_dir = self.levels.join(&previous.level);
+            let old_dir = self.levels.join(&previous);
             remove_dir_if_empty(&old_dir).map_err(|e| AllocError::io("remove", &old_dir, e))?;
         }
-        Ok(level.to_owned())
+        Ok(*level)
     }
 
     /// Writes a holder file into a new private directory `tmp/hold.*`.
@@ -493,7 +487,12 @@ impl Store {
     }
 
     /// Level names in `levels/` and which pairs of `range` are taken (held or reserved).
-    fn census(&self, range: &PairRange, prefix: &str, reserved: &[u64]) -> Result<Census> {
+    fn census(
+        &self,
+        range: &CategoryRange,
+        sensitivity: Sensitivity,
+        reserved: &[u32],
+    ) -> Result<Census> {
         let mut taken = reserved.to_vec();
         let mut store_levels = 0u64;
         let mut held_in_range = 0u64;
@@ -501,8 +500,7 @@ impl Store {
             store_levels += 1;
             let index = name
                 .to_str()
-                .and_then(|level| parse_pair_level(prefix, level))
-                .and_then(|pair| range.index_of(pair));
+                .and_then(|name| pair_index_of_name(range, sensitivity, name));
             if let Some(index) = index {
                 held_in_range += 1;
                 taken.push(index);
@@ -527,12 +525,12 @@ pub(crate) enum IndexState {
     /// A complete record whose holder file is gone (an interrupted release).
     Dangling(Metadata),
     /// The same file as `levels/<level>/<key>`.
-    Valid(Record),
+    Valid(Box<Record>),
 }
 
 struct Census {
     /// Sorted numbers of held or reserved pairs of the range.
-    taken: Vec<u64>,
+    taken: Vec<u32>,
     /// Level dirs that are pairs of the range.
     held_in_range: u64,
     /// All level dirs.
@@ -569,7 +567,7 @@ impl Drop for Staged {
     }
 }
 
-fn new_record(owner: &Owner, meta: &OwnerMeta, level: String, shared: bool) -> Record {
+fn new_record(owner: &Owner, meta: &OwnerMeta, level: Level, shared: bool) -> Record {
     Record {
         level,
         owner: owner.clone(),
@@ -582,12 +580,7 @@ fn new_record(owner: &Owner, meta: &OwnerMeta, level: String, shared: bool) -> R
 }
 
 fn parse_record(bytes: &[u8], path: &Path) -> Result<Record> {
-    let record = Record::from_json(bytes, path)?;
-    validate_level(&record.level).map_err(|e| AllocError::Corrupt {
-        path: path.to_owned(),
-        problem: e.to_string(),
-    })?;
-    Ok(record)
+    Record::from_json(bytes, path)
 }
 
 /// Reads a record file; `None` when it does not exist.

@@ -1,25 +1,31 @@
 //! Store behaviour tests: allocation, sharing, release, exhaustion, gc of dead owners and of
 //! the debris each kind of interrupted operation leaves, state dir checks, uniformity.
 
+use std::cell::RefCell;
 use std::collections::{BTreeMap, HashSet};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 use std::time::{Duration, SystemTime};
 
+use mcs_label::{CategoryRange, Level, McsPair, Sensitivity};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 
 use crate::{
-    check_state_dir, state_dir_owner, AllocError, AllocRequest, GcReport, Owner, OwnerMeta,
-    StateDirProblem, Store,
+    check_state_dir, state_dir_owner, AllocError, AllocRequest, GcReport, Liveness, Owner,
+    OwnerMeta, StateDirProblem, Store,
 };
 
 const FULL: AllocRequest<'static> = AllocRequest {
-    first: 0,
-    last: 1023,
-    prefix: "s0",
-    reserved: &[(1022, 1023)],
+    range: CategoryRange::of(0, 1023),
+    sensitivity: Sensitivity::S0,
+    reserved: &[McsPair::of(1022, 1023)],
 };
+
+fn level(text: &str) -> Level {
+    Level::parse(text).unwrap()
+}
 
 fn store() -> (tempfile::TempDir, Store) {
     let dir = tempfile::tempdir().unwrap();
@@ -39,11 +45,10 @@ fn rng() -> StdRng {
     StdRng::seed_from_u64(7)
 }
 
-fn tiny(reserved: &'static [(u16, u16)]) -> AllocRequest<'static> {
+fn tiny(reserved: &[McsPair]) -> AllocRequest<'_> {
     AllocRequest {
-        first: 0,
-        last: 2,
-        prefix: "s0",
+        range: CategoryRange::of(0, 2),
+        sensitivity: Sensitivity::S0,
         reserved,
     }
 }
@@ -83,7 +88,9 @@ fn allocates_distinct_pairs_of_the_range() {
                 &mut rng,
             )
             .unwrap();
-        let (low, high) = crate::pairs::parse_pair_level("s0", &level).unwrap();
+        let pair = McsPair::from_level(&level).unwrap();
+        assert_eq!(level.low().sensitivity, Sensitivity::S0);
+        let (low, high) = (pair.low().value(), pair.high().value());
         assert!(low < high && high <= 1023, "{level}");
         assert_ne!((low, high), (1022, 1023));
         assert!(seen.insert(level), "level handed out twice");
@@ -127,34 +134,39 @@ fn reserve_shares_and_is_never_handed_out() {
     let (_dir, store) = store();
     let mut rng = rng();
     store
-        .reserve(&owner("kept"), &meta("spec-label"), "s0:c0,c1")
+        .reserve(&owner("kept"), &meta("spec-label"), &level("s0:c0,c1"))
         .unwrap();
     store
-        .reserve(&owner("kept2"), &meta("annotation"), "s0:c0,c1")
+        .reserve(&owner("kept2"), &meta("annotation"), &level("s0:c0,c1"))
         .unwrap();
-    let holders = store.lookup_level("s0:c0,c1").unwrap();
+    let holders = store.lookup_level(&level("s0:c0,c1")).unwrap();
     assert_eq!(holders.len(), 2);
     assert!(holders.iter().all(|r| r.shared));
     // c0.c2 minus the held c0,c1 and the reserved c1,c2 leaves c0,c2 only.
     for i in 0..3 {
         let o = owner(&format!("n{i}"));
-        let result = store.allocate(&o, &meta("allocated"), &tiny(&[(1, 2)]), &mut rng);
+        let result = store.allocate(
+            &o,
+            &meta("allocated"),
+            &tiny(&[McsPair::of(1, 2)]),
+            &mut rng,
+        );
         if i == 0 {
-            assert_eq!(result.unwrap(), "s0:c0,c2");
+            assert_eq!(result.unwrap(), level("s0:c0,c2"));
         } else {
             assert!(matches!(result, Err(AllocError::Exhausted { .. })));
         }
     }
     assert_eq!(
-        store.release(&owner("kept")).unwrap().as_deref(),
-        Some("s0:c0,c1")
+        store.release(&owner("kept")).unwrap(),
+        Some(level("s0:c0,c1"))
     );
-    assert_eq!(store.lookup_level("s0:c0,c1").unwrap().len(), 1);
+    assert_eq!(store.lookup_level(&level("s0:c0,c1")).unwrap().len(), 1);
     assert_eq!(
-        store.release(&owner("kept2")).unwrap().as_deref(),
-        Some("s0:c0,c1")
+        store.release(&owner("kept2")).unwrap(),
+        Some(level("s0:c0,c1"))
     );
-    assert!(store.lookup_level("s0:c0,c1").unwrap().is_empty());
+    assert!(store.lookup_level(&level("s0:c0,c1")).unwrap().is_empty());
     assert!(!store.dir().join("levels/s0:c0,c1").exists());
 }
 
@@ -184,15 +196,24 @@ fn reserve_joins_an_allocated_level_without_taking_it() {
 fn reserve_of_kept_multi_category_level() {
     let (_dir, store) = store();
     store
-        .reserve(&owner("a"), &meta("spec-label"), "s0:c3.c6")
+        .reserve(&owner("a"), &meta("spec-label"), &level("s0:c3.c6"))
         .unwrap();
     let record = store.lookup_owner(&owner("a")).unwrap().unwrap();
-    assert_eq!(record.level, "s0:c3.c6");
+    assert_eq!(record.level, level("s0:c3.c6"));
     assert!(record.shared);
+    // A path is no level at all; a level whose text is too long for a directory name
+    // cannot be held.
+    assert!(Level::parse("../../etc").is_err());
+    let every_other: Vec<String> = (0..512).map(|c| format!("c{}", 2 * c)).collect();
+    let too_long = level(&format!("s0:{}", every_other.join(",")));
     let err = store
-        .reserve(&owner("a"), &meta("x"), "../../etc")
+        .reserve(&owner("a"), &meta("x"), &too_long)
         .unwrap_err();
     assert!(matches!(err, AllocError::InvalidLevel { .. }), "{err}");
+    assert_eq!(
+        store.lookup_owner(&owner("a")).unwrap().unwrap().level,
+        level("s0:c3.c6")
+    );
 }
 
 #[test]
@@ -203,14 +224,14 @@ fn reserve_moves_an_owner_to_the_new_level() {
         .allocate(&owner("a"), &meta("allocated"), &FULL, &mut rng)
         .unwrap();
     store
-        .reserve(&owner("a"), &meta("spec-label"), "s0:c5,c6")
+        .reserve(&owner("a"), &meta("spec-label"), &level("s0:c5,c6"))
         .unwrap();
     assert_eq!(
         store.lookup_owner(&owner("a")).unwrap().unwrap().level,
-        "s0:c5,c6"
+        level("s0:c5,c6")
     );
     assert!(store.lookup_level(&old).unwrap().is_empty());
-    assert!(!store.dir().join("levels").join(&old).exists());
+    assert!(!store.dir().join("levels").join(old.to_string()).exists());
 }
 
 #[test]
@@ -229,10 +250,7 @@ fn share_holds_the_same_level() {
     assert!(app.shared);
     assert_eq!(app.rule, "sandbox");
     // The sandbox goes first: the app still holds the level, so it stays taken.
-    assert_eq!(
-        store.release(&sandbox).unwrap().as_deref(),
-        Some(level.as_str())
-    );
+    assert_eq!(store.release(&sandbox).unwrap(), Some(level));
     let holders = store.lookup_level(&level).unwrap();
     assert_eq!(holders.len(), 1);
     assert_eq!(holders[0].owner, owner("app"));
@@ -270,18 +288,19 @@ fn release_is_idempotent() {
 fn exhaustion_names_the_range_and_counts() {
     let (_dir, store) = store();
     let mut rng = rng();
-    let request = tiny(&[(2, 1)]);
+    let reserved = [McsPair::of(1, 2)];
+    let request = tiny(&reserved);
     let a = store
         .allocate(&owner("a"), &meta("x"), &request, &mut rng)
         .unwrap();
     let b = store
         .allocate(&owner("b"), &meta("x"), &request, &mut rng)
         .unwrap();
-    let mut got = [a.clone(), b];
+    let mut got = [a.to_string(), b.to_string()];
     got.sort();
     assert_eq!(got, ["s0:c0,c1", "s0:c0,c2"]);
     store
-        .reserve(&owner("kept"), &meta("x"), "s0:c7.c9")
+        .reserve(&owner("kept"), &meta("x"), &level("s0:c7.c9"))
         .unwrap();
     let err = store
         .allocate(&owner("c"), &meta("x"), &request, &mut rng)
@@ -301,31 +320,17 @@ fn exhaustion_names_the_range_and_counts() {
     assert_eq!(c, a);
 }
 
+/// A range without a pair and a sensitivity that is no file name part cannot even be
+/// asked for: the request's types refuse them before the store is reached.
 #[test]
-fn rejects_bad_requests() {
-    let (_dir, store) = store();
-    let mut rng = rng();
-    let bad_range = AllocRequest {
-        first: 4,
-        last: 4,
-        prefix: "s0",
-        reserved: &[],
-    };
-    let err = store
-        .allocate(&owner("a"), &meta("x"), &bad_range, &mut rng)
-        .unwrap_err();
+fn bad_requests_cannot_be_made() {
+    let err = CategoryRange::new(4, 4).unwrap_err();
     assert!(
-        err.to_string().starts_with("invalid category range c4.c4"),
+        err.to_string()
+            .starts_with("invalid category range `c4.c4`"),
         "{err}"
     );
-    let bad_prefix = AllocRequest {
-        prefix: "s0/..",
-        ..FULL
-    };
-    let err = store
-        .allocate(&owner("a"), &meta("x"), &bad_prefix, &mut rng)
-        .unwrap_err();
-    assert!(matches!(err, AllocError::InvalidLevel { .. }), "{err}");
+    assert!(Sensitivity::parse("s0/..").is_err());
 }
 
 #[test]
@@ -396,9 +401,48 @@ fn gc_uses_runtime_state_dirs() {
     assert!(store.lookup_owner(&gone).unwrap().is_none());
 }
 
+/// A liveness test that lists: the ids it calls alive, under /run/runc. It notes the
+/// owners it is asked about one by one.
+struct Listed {
+    alive: &'static [&'static str],
+    asked: Rc<RefCell<Vec<String>>>,
+}
+
+impl Listed {
+    fn new(alive: &'static [&'static str]) -> Listed {
+        Listed {
+            alive,
+            asked: Rc::default(),
+        }
+    }
+}
+
+impl Liveness for Listed {
+    fn is_alive(&self, owner: &Owner) -> bool {
+        self.asked.borrow_mut().push(owner.id().to_owned());
+        owner.root() == Path::new("/run/runc") && self.alive.contains(&owner.id())
+    }
+
+    fn alive_ids(&self, root: &Path) -> Option<Vec<String>> {
+        (root == Path::new("/run/runc"))
+            .then(|| self.alive.iter().map(|id| id.to_string()).collect())
+    }
+}
+
 /// Files as a kill -9 between two system calls leaves them, each repaired by gc.
 #[test]
 fn gc_repairs_debris_of_interrupted_operations() {
+    repairs_debris(|alive: &'static [&'static str]| move |o: &Owner| alive.contains(&o.id()));
+}
+
+/// The same debris, the same repairs, when the liveness test lists the live owners.
+#[test]
+fn gc_repairs_debris_of_interrupted_operations_with_listed_owners() {
+    repairs_debris(Listed::new);
+}
+
+/// `liveness(ids)` is a liveness test that calls those ids alive.
+fn repairs_debris<L: Liveness>(liveness: impl Fn(&'static [&'static str]) -> L) {
     let (_dir, store) = store();
     let mut rng = rng();
     let dir = store.dir().to_owned();
@@ -419,17 +463,17 @@ fn gc_repairs_debris_of_interrupted_operations() {
     let half = store
         .allocate(&owner("half"), &meta("x"), &FULL, &mut rng)
         .unwrap();
-    std::fs::remove_file(dir.join("levels").join(&half).join(key("half"))).unwrap();
+    std::fs::remove_file(dir.join("levels").join(half.to_string()).join(key("half"))).unwrap();
     assert!(store.lookup_owner(&owner("half")).unwrap().is_none());
     // join killed after the new index, before dropping the previous hold.
     store
-        .reserve(&owner("mover"), &meta("x"), "s0:c8,c9")
+        .reserve(&owner("mover"), &meta("x"), &level("s0:c8,c9"))
         .unwrap();
     let old_hold = dir.join("levels/s0:c8,c9").join(key("mover"));
     let stale_copy = dir.join("tmp/copy");
     std::fs::copy(&old_hold, &stale_copy).unwrap();
     store
-        .reserve(&owner("mover"), &meta("x"), "s0:c10,c11")
+        .reserve(&owner("mover"), &meta("x"), &level("s0:c10,c11"))
         .unwrap();
     std::fs::create_dir(dir.join("levels/s0:c8,c9")).unwrap();
     std::fs::rename(&stale_copy, &old_hold).unwrap();
@@ -451,15 +495,17 @@ fn gc_repairs_debris_of_interrupted_operations() {
 
     // Young debris is left alone (an operation may still be running).
     let young = store
-        .gc(SystemTime::now(), Duration::from_secs(60), |_| false)
+        .gc(SystemTime::now(), Duration::from_secs(60), liveness(&[]))
         .unwrap();
     assert_eq!(young.debris_removed, 0);
     assert_eq!(young.released, 0);
 
     let report = store
-        .gc(later(3600), Duration::from_secs(60), |o: &Owner| {
-            o.id() == "alive" || o.id() == "mover"
-        })
+        .gc(
+            later(3600),
+            Duration::from_secs(60),
+            liveness(&["alive", "mover"]),
+        )
         .unwrap();
     assert_eq!(report.repaired, 1, "{report:?}");
     assert_eq!(report.released, 0, "{report:?}");
@@ -473,10 +519,10 @@ fn gc_repairs_debris_of_interrupted_operations() {
     );
     assert_eq!(
         store.lookup_owner(&owner("mover")).unwrap().unwrap().level,
-        "s0:c10,c11"
+        level("s0:c10,c11")
     );
-    assert!(!dir.join("levels").join(&lost).exists());
-    assert!(!dir.join("levels").join(&half).exists());
+    assert!(!dir.join("levels").join(lost.to_string()).exists());
+    assert!(!dir.join("levels").join(half.to_string()).exists());
     assert!(!dir.join("levels/s0:c8,c9").exists());
     assert!(entries(&store, "tmp").is_empty());
     assert!(entries(&store, "locks").is_empty());
@@ -490,7 +536,11 @@ fn gc_repairs_debris_of_interrupted_operations() {
     assert_eq!(owners, expected);
     // A second pass finds nothing to do.
     let again = store
-        .gc(later(3600), Duration::from_secs(60), |_| true)
+        .gc(
+            later(3600),
+            Duration::from_secs(60),
+            liveness(&["alive", "mover"]),
+        )
         .unwrap();
     assert_eq!(
         again,
@@ -499,6 +549,77 @@ fn gc_repairs_debris_of_interrupted_operations() {
             ..GcReport::default()
         }
     );
+}
+
+/// Owners a listing shows alive are kept without being asked about; only the old holds of
+/// the others are, and those of dead owners released.
+#[test]
+fn gc_asks_only_about_owners_not_listed_alive() {
+    let (_dir, store) = store();
+    let mut rng = rng();
+    for id in ["up1", "up2", "down"] {
+        store
+            .allocate(&owner(id), &meta("x"), &FULL, &mut rng)
+            .unwrap();
+    }
+    let liveness = Listed::new(&["up1", "up2"]);
+    let asked = liveness.asked.clone();
+    let young = store
+        .gc(SystemTime::now(), Duration::from_secs(60), liveness)
+        .unwrap();
+    assert_eq!(
+        young,
+        GcReport {
+            examined: 3,
+            ..GcReport::default()
+        }
+    );
+    assert!(asked.borrow().is_empty(), "{asked:?}");
+
+    let liveness = Listed::new(&["up1", "up2"]);
+    let asked = liveness.asked.clone();
+    let report = store
+        .gc(later(3600), Duration::from_secs(60), liveness)
+        .unwrap();
+    assert_eq!(
+        report,
+        GcReport {
+            examined: 3,
+            released: 1,
+            ..GcReport::default()
+        }
+    );
+    assert_eq!(*asked.borrow(), ["down"]);
+    assert!(store.lookup_owner(&owner("down")).unwrap().is_none());
+    assert_eq!(store.list().unwrap().len(), 2);
+    // A listed owner whose release was interrupted (its holder is gone) holds nothing; its
+    // index entry goes, and the level dir it left empty.
+    let up1 = store.lookup_owner(&owner("up1")).unwrap().unwrap();
+    std::fs::remove_file(
+        store
+            .dir()
+            .join("levels")
+            .join(up1.level.to_string())
+            .join(owner("up1").key()),
+    )
+    .unwrap();
+    let report = store
+        .gc(
+            later(3600),
+            Duration::from_secs(60),
+            Listed::new(&["up1", "up2"]),
+        )
+        .unwrap();
+    assert_eq!(
+        report,
+        GcReport {
+            examined: 1,
+            debris_removed: 2,
+            ..GcReport::default()
+        }
+    );
+    assert_eq!(entries(&store, "owners").len(), 1);
+    assert_eq!(entries(&store, "levels").len(), 2);
 }
 
 #[test]
@@ -512,7 +633,7 @@ fn release_finishes_an_interrupted_release() {
         store
             .dir()
             .join("levels")
-            .join(&level)
+            .join(level.to_string())
             .join(owner("a").key()),
     )
     .unwrap();
@@ -532,7 +653,7 @@ fn allocate_replaces_a_dangling_index() {
         store
             .dir()
             .join("levels")
-            .join(&level)
+            .join(level.to_string())
             .join(owner("a").key()),
     )
     .unwrap();
@@ -551,19 +672,29 @@ fn empty_level_dir_counts_as_taken_until_gc() {
     let mut rng = rng();
     std::fs::create_dir(store.dir().join("levels/s0:c0,c1")).unwrap();
     let got = store
-        .allocate(&owner("a"), &meta("x"), &tiny(&[(1, 2)]), &mut rng)
+        .allocate(
+            &owner("a"),
+            &meta("x"),
+            &tiny(&[McsPair::of(1, 2)]),
+            &mut rng,
+        )
         .unwrap();
-    assert_eq!(got, "s0:c0,c2");
+    assert_eq!(got, level("s0:c0,c2"));
     store.release(&owner("a")).unwrap();
     let report = store
-        .gc(later(3600), Duration::from_secs(60), |_| false)
+        .gc(later(3600), Duration::from_secs(60), |_: &Owner| false)
         .unwrap();
     assert_eq!(report.debris_removed, 1);
     let mut seen = HashSet::new();
     for id in ["b", "c"] {
         seen.insert(
             store
-                .allocate(&owner(id), &meta("x"), &tiny(&[(1, 2)]), &mut rng)
+                .allocate(
+                    &owner(id),
+                    &meta("x"),
+                    &tiny(&[McsPair::of(1, 2)]),
+                    &mut rng,
+                )
                 .unwrap(),
         );
     }
@@ -694,7 +825,11 @@ fn open_existing_never_creates_the_state_dir() {
 
     let store = Store::open(&state).unwrap();
     store
-        .reserve(&owner("a"), &OwnerMeta::new("/b", "annotation"), "s0:c1,c2")
+        .reserve(
+            &owner("a"),
+            &OwnerMeta::new("/b", "annotation"),
+            &level("s0:c1,c2"),
+        )
         .unwrap();
     let reopened = Store::open_existing(&state).unwrap().expect("it exists");
     assert_eq!(reopened.list().unwrap().len(), 1);
@@ -739,14 +874,13 @@ fn picks_uniformly_among_free_pairs() {
         let mut rng = StdRng::seed_from_u64(2024);
         // c0.c4: 10 pairs; 3 held, 1 reserved, 6 free.
         let request = AllocRequest {
-            first: 0,
-            last: 4,
-            prefix: "s0",
-            reserved: &[(3, 4)],
+            range: CategoryRange::of(0, 4),
+            sensitivity: Sensitivity::S0,
+            reserved: &[McsPair::of(3, 4)],
         };
-        for (i, level) in ["s0:c0,c1", "s0:c1,c2", "s0:c2,c4"].iter().enumerate() {
+        for (i, text) in ["s0:c0,c1", "s0:c1,c2", "s0:c2,c4"].iter().enumerate() {
             store
-                .reserve(&owner(&format!("held{i}")), &meta("x"), level)
+                .reserve(&owner(&format!("held{i}")), &meta("x"), &level(text))
                 .unwrap();
         }
         let mut counts = BTreeMap::new();
@@ -755,7 +889,7 @@ fn picks_uniformly_among_free_pairs() {
                 .allocate(&owner("probe"), &meta("x"), &request, &mut rng)
                 .unwrap();
             store.release(&owner("probe")).unwrap();
-            *counts.entry(level).or_insert(0u64) += 1;
+            *counts.entry(level.to_string()).or_insert(0u64) += 1;
         }
         for never in ["s0:c0,c1", "s0:c1,c2", "s0:c2,c4", "s0:c3,c4"] {
             assert!(
@@ -780,11 +914,15 @@ fn gc_if_due_takes_turns() {
         .unwrap();
     let minute = Duration::from_secs(60);
     let t0 = later(3600);
-    let first = store.gc_if_due(t0, minute, minute, |_| false).unwrap();
+    let first = store
+        .gc_if_due(t0, minute, minute, |_: &Owner| false)
+        .unwrap();
     assert_eq!(first.map(|r| r.released), Some(1));
     let soon = t0 + Duration::from_secs(30);
     assert_eq!(
-        store.gc_if_due(soon, minute, minute, |_| false).unwrap(),
+        store
+            .gc_if_due(soon, minute, minute, |_: &Owner| false)
+            .unwrap(),
         None
     );
     // Another process in the middle of a pass: not our turn, even when due.
@@ -792,11 +930,15 @@ fn gc_if_due_takes_turns() {
     assert!(crate::fsops::flock_exclusive(&stamp, false).unwrap());
     let due = t0 + minute * 2;
     assert_eq!(
-        store.gc_if_due(due, minute, minute, |_| false).unwrap(),
+        store
+            .gc_if_due(due, minute, minute, |_: &Owner| false)
+            .unwrap(),
         None
     );
     drop(stamp);
-    let report = store.gc_if_due(due, minute, minute, |_| false).unwrap();
+    let report = store
+        .gc_if_due(due, minute, minute, |_: &Owner| false)
+        .unwrap();
     assert_eq!(report, Some(GcReport::default()));
 }
 

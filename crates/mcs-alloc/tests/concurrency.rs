@@ -9,6 +9,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use mcs_alloc::{AllocError, AllocRequest, Owner, OwnerMeta, Store};
+use mcs_label::{CategoryRange, McsPair, Sensitivity};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 
@@ -18,9 +19,8 @@ const THREADS: usize = 4;
 
 /// c0.c9: 45 pairs.
 const SMALL: AllocRequest<'static> = AllocRequest {
-    first: 0,
-    last: 9,
-    prefix: "s0",
+    range: CategoryRange::of(0, 9),
+    sensitivity: Sensitivity::S0,
     reserved: &[],
 };
 
@@ -187,7 +187,10 @@ fn racing_allocations_hand_out_each_pair_once() {
     let records = store.list().unwrap();
     assert_eq!(records.len(), 45);
     for record in records {
-        assert_eq!(by_level[record.level.as_str()], vec![record.owner.id()]);
+        assert_eq!(
+            by_level[record.level.to_string().as_str()],
+            vec![record.owner.id()]
+        );
     }
 }
 
@@ -198,10 +201,9 @@ fn churn(store: &Store, process: usize, thread: usize) -> Vec<String> {
     let mut rng = StdRng::seed_from_u64((process * 100 + thread) as u64 + 7);
     let meta = OwnerMeta::new("/b", "allocated");
     let request = AllocRequest {
-        first: 0,
-        last: 6,
-        prefix: "s0",
-        reserved: &[(0, 1)],
+        range: CategoryRange::of(0, 6),
+        sensitivity: Sensitivity::S0,
+        reserved: &[McsPair::of(0, 1)],
     };
     let owner = owner(process, thread, 0);
     let mut lines = Vec::new();

@@ -156,9 +156,7 @@ pub fn store_checks(settings: &Settings) -> Vec<Check> {
         Err(e) => return vec![Check::fail("state", e.to_string())],
     };
     let pairs = settings.categories.pair_count();
-    let mut levels: Vec<&str> = records.iter().map(|r| r.level.as_str()).collect();
-    levels.sort_unstable();
-    levels.dedup();
+    let levels: std::collections::HashSet<_> = records.iter().map(|r| r.level).collect();
     let now = unix_now();
     let grace = settings.gc_grace.as_secs();
     let stale = records
@@ -284,7 +282,11 @@ mod tests {
         let store = Store::open(&state).unwrap();
         let gone = Owner::new(dir.path().join("runc-root"), "gone").unwrap();
         store
-            .reserve(&gone, &OwnerMeta::new("/b", "annotation"), "s0:c1,c2")
+            .reserve(
+                &gone,
+                &OwnerMeta::new("/b", "annotation"),
+                &mcs_label::Level::parse("s0:c1,c2").unwrap(),
+            )
             .unwrap();
         let mut settings = settings_in(&state);
         let checks = store_checks(&settings);

@@ -36,6 +36,13 @@ impl Category {
         )
     }
 
+    /// Category `c<value>` in a constant; panics (a compile error in a `const`) for 1024
+    /// and above. Runtime input goes through [`Category::new`].
+    pub const fn of(value: u16) -> Category {
+        assert!((value as usize) < CATEGORY_COUNT, "a category is c0..c1023");
+        Category(value)
+    }
+
     /// The category number.
     pub fn value(self) -> u16 {
         self.0

@@ -34,6 +34,17 @@ impl McsPair {
         Ok(McsPair { low, high })
     }
 
+    /// The pair `c<low>,c<high>` in a constant, e.g. a pair that is never handed out;
+    /// panics (a compile error in a `const`) unless low < high <= 1023. Runtime input
+    /// goes through [`McsPair::new`] or [`McsPair::parse`].
+    pub const fn of(low: u16, high: u16) -> McsPair {
+        assert!(low < high, "a pair's low category is below its high one");
+        McsPair {
+            low: Category::of(low),
+            high: Category::of(high),
+        }
+    }
+
     /// Parse `cN,cM` with N < M.
     pub fn parse(text: &str) -> Result<McsPair, LabelError> {
         reject(LabelKind::McsPair, text, parse_pair(text))
@@ -126,6 +137,19 @@ impl CategoryRange {
             &text,
             range_from_bounds(u64::from(first), u64::from(last)),
         )
+    }
+
+    /// The range `c<first>.c<last>` in a constant; panics (a compile error in a `const`)
+    /// unless first < last <= 1023. Runtime input goes through [`CategoryRange::new`].
+    pub const fn of(first: u16, last: u16) -> CategoryRange {
+        assert!(
+            first < last,
+            "a range's first category is below its last one"
+        );
+        CategoryRange {
+            first: Category::of(first),
+            last: Category::of(last),
+        }
     }
 
     /// Parse `cA.cB`, e.g. `c0.c1023` or `c0.c9`.
@@ -337,5 +361,27 @@ mod tests {
         assert!(McsPair::parse("c7,c7").is_err());
         assert!(McsPair::parse("c7").is_err());
         assert!(McsPair::new(cat(3), cat(2)).is_err());
+    }
+
+    #[test]
+    fn constant_pairs_and_ranges() {
+        const RESERVED: McsPair = McsPair::of(1022, 1023);
+        assert_eq!(RESERVED, McsPair::parse("c1022,c1023").unwrap());
+        assert_eq!(Category::of(7), cat(7));
+        const FULL: CategoryRange = CategoryRange::of(0, 1023);
+        assert_eq!(FULL, CategoryRange::default());
+        assert_eq!(CategoryRange::of(2, 9), CategoryRange::new(2, 9).unwrap());
+        for (first, last) in [(3, 3), (4, 3), (0, 1024)] {
+            assert!(
+                std::panic::catch_unwind(|| CategoryRange::of(first, last)).is_err(),
+                "c{first}.c{last}"
+            );
+        }
+        for (low, high) in [(3, 3), (4, 3), (0, 1024)] {
+            assert!(
+                std::panic::catch_unwind(|| McsPair::of(low, high)).is_err(),
+                "c{low},c{high}"
+            );
+        }
     }
 }

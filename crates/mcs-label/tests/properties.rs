@@ -1,6 +1,6 @@
 //! Laws of the label vocabulary, checked on generated values: canonical text round-trips,
 //! every valid spelling of a set parses to the same set, dominance is a partial order,
-//! and pair indexing is a bijection.
+//! and pair indexing is a bijection that follows the pairs' order.
 
 use mcs_label::{
     Category, CategoryRange, CategorySet, Context, Level, McsPair, Sensitivity, SensitivityLevel,
@@ -226,6 +226,48 @@ proptest! {
         prop_assert_eq!(range.pair_at(index), Some(pair));
         let level = pair.to_level(Sensitivity::S0);
         prop_assert_eq!(McsPair::from_level(&Level::parse(&level.to_string()).unwrap()), Some(pair));
+    }
+
+    #[test]
+    fn pair_index_is_defined_exactly_inside_the_range(
+        first in 0u16..1023, width in 1u16..1024, a in 0u16..1024, b in 0u16..1024,
+    ) {
+        let last = (first + width).min(1023);
+        prop_assume!(first < last && a != b);
+        let range = CategoryRange::new(first, last).unwrap();
+        let (low, high) = (a.min(b), a.max(b));
+        let pair = McsPair::new(Category::new(low).unwrap(), Category::new(high).unwrap()).unwrap();
+        let inside = first <= low && high <= last;
+        prop_assert_eq!(range.index_of(&pair).is_some(), inside);
+        prop_assert_eq!(range.contains_pair(&pair), inside);
+    }
+
+    #[test]
+    fn pair_numbering_follows_lexicographic_order(
+        first in 0u16..1023, width in 1u16..1024, i in any::<u32>(), j in any::<u32>(),
+    ) {
+        let last = (first + width).min(1023);
+        prop_assume!(first < last);
+        let range = CategoryRange::new(first, last).unwrap();
+        let (i, j) = (i % range.pair_count(), j % range.pair_count());
+        let (p, q) = (range.pair_at(i).unwrap(), range.pair_at(j).unwrap());
+        prop_assert_eq!(i.cmp(&j), (p.low(), p.high()).cmp(&(q.low(), q.high())));
+    }
+
+    /// Stores name a pair's level by this text (a directory name, a JSON field), so it
+    /// may never change: `s<N>:c<low>,c<high>` whatever the distance of the two.
+    #[test]
+    fn a_pair_level_is_written_as_two_categories(
+        sensitivity in 0u8..16, a in 0u16..1024, b in 0u16..1024,
+    ) {
+        prop_assume!(a != b);
+        let (low, high) = (a.min(b), a.max(b));
+        let pair = McsPair::new(Category::new(low).unwrap(), Category::new(high).unwrap()).unwrap();
+        let sensitivity = Sensitivity::new(sensitivity).unwrap();
+        prop_assert_eq!(
+            pair.to_level(sensitivity).to_string(),
+            format!("{sensitivity}:c{low},c{high}")
+        );
     }
 }
 
