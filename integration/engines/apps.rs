@@ -1,9 +1,11 @@
 //! The real applications of the enforcing-guest suite (nginx and PostgreSQL 15, images
 //! built from Debian's packages by `integration/images/build.sh`, cached by content) run
 //! through each engine and mcsrun here too, in the mode the suite gives mcsrun (dry-run
-//! on this host): each serves — an HTTP GET of the page and an SQL query over loopback,
-//! made inside the container since the engines here have no bridge network (and `ctr`
-//! hides the image's socket directory under an empty /run) — and each gets its own level.
+//! on this host): each serves — an HTTP GET of the page made inside the nginx container
+//! (the engines here have no bridge network), and an SQL query from this host's `psql`
+//! through the server's socket directory, bound from the host — and each gets its own
+//! level. The query is not an exec into the postgres container: joining the namespaces of
+//! a process of another user takes CAP_SYS_PTRACE, which a test host may not grant.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -116,6 +118,38 @@ fn page_check(answer: String, page: &str) -> Result<String, String> {
     }
 }
 
+/// A fresh directory for the server's socket, writable by the container's postgres user.
+fn socket_dir(engine: &str) -> Result<PathBuf, String> {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = std::env::temp_dir().join(format!("mcsrun-e2e-pgsock-{engine}"));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir)
+        .and_then(|()| std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o1777)))
+        .map_err(|e| format!("{}: {e}", dir.display()))?;
+    Ok(dir)
+}
+
+/// `select version()` from this host's psql through the socket in `sockets` (local
+/// connections are trusted by the image).
+fn host_psql(sockets: &Path) -> String {
+    let mut psql = Command::new("psql");
+    psql.args(["-h"]).arg(sockets).args([
+        "-U",
+        "postgres",
+        "-X",
+        "-A",
+        "-t",
+        "-c",
+        "select version()",
+    ]);
+    let out = run_with_timeout(&mut psql, Duration::from_secs(30));
+    if out.success() {
+        out.stdout
+    } else {
+        out.describe()
+    }
+}
+
 fn sql_check(answer: String) -> Result<String, String> {
     let first = answer.lines().next().unwrap_or_default().to_owned();
     if first.starts_with("PostgreSQL 15") {
@@ -137,6 +171,7 @@ pub fn docker_runs_nginx_and_postgres(suite: &Suite) -> CheckResult {
     let (web, db) = ("e2e-nginx", "e2e-postgres");
     let _cleanup = DockerCleanup::new(suite, &[web, db]);
     let env = format!("POSTGRES_PASSWORD={PASSWORD}");
+    let sockets = socket_dir("docker")?;
     suite
         .engines
         .docker([
@@ -160,6 +195,8 @@ pub fn docker_runs_nginx_and_postgres(suite: &Suite) -> CheckResult {
             db,
             "-e",
             &env,
+            "-v",
+            &format!("{}:/run/postgresql", sockets.display()),
             &images.postgres_tag,
         ])
         .require_success()?;
@@ -173,24 +210,8 @@ pub fn docker_runs_nginx_and_postgres(suite: &Suite) -> CheckResult {
         )
     })
     .map_err(|e| format!("nginx through docker: {e}"))?;
-    let sql = serving(SERVE_WAIT, || {
-        let out = suite.engines.docker([
-            "exec",
-            db,
-            "psql",
-            "-h",
-            "127.0.0.1",
-            "-U",
-            "postgres",
-            "-X",
-            "-A",
-            "-t",
-            "-c",
-            "select version()",
-        ]);
-        sql_check(out.stdout)
-    })
-    .map_err(|e| format!("postgres through docker: {e}"))?;
+    let sql = serving(SERVE_WAIT, || sql_check(host_psql(&sockets)))
+        .map_err(|e| format!("postgres through docker: {e}"))?;
     if !suite.runtime_is_mcsrun {
         return Ok(label_outcome(suite, Some(format!("{http}; {sql}"))));
     }
@@ -201,7 +222,7 @@ pub fn docker_runs_nginx_and_postgres(suite: &Suite) -> CheckResult {
     ensure(web_level != db_level, || {
         format!("nginx and postgres share level {web_level}")
     })?;
-    suite.expect_exec_label(DOCKER_NAMESPACE, &db_id)?;
+    suite.expect_exec_label(DOCKER_NAMESPACE, &web_id)?;
     Ok(label_outcome(
         suite,
         Some(format!(
@@ -227,7 +248,21 @@ pub fn ctr_runs_nginx_and_postgres(suite: &Suite) -> CheckResult {
         .engines
         .ctr(CTR_NAMESPACE, &web_args)
         .require_success()?;
-    let db_args = suite.ctr_run_args(&["-d", "--null-io", "--env", &env, &images.postgres_ref, db]);
+    let sockets = socket_dir("ctr")?;
+    let bind = format!(
+        "type=bind,src={},dst=/run/postgresql,options=rbind:rw",
+        sockets.display()
+    );
+    let db_args = suite.ctr_run_args(&[
+        "-d",
+        "--null-io",
+        "--env",
+        &env,
+        "--mount",
+        &bind,
+        &images.postgres_ref,
+        db,
+    ]);
     suite
         .engines
         .ctr(CTR_NAMESPACE, &db_args)
@@ -241,25 +276,8 @@ pub fn ctr_runs_nginx_and_postgres(suite: &Suite) -> CheckResult {
         page_check(exec(web, "get", &["bash", "-c", HTTP_GET]), &images.page)
     })
     .map_err(|e| format!("nginx through ctr: {e}"))?;
-    let sql = serving(SERVE_WAIT, || {
-        sql_check(exec(
-            db,
-            "sql",
-            &[
-                "psql",
-                "-h",
-                "127.0.0.1",
-                "-U",
-                "postgres",
-                "-X",
-                "-A",
-                "-t",
-                "-c",
-                "select version()",
-            ],
-        ))
-    })
-    .map_err(|e| format!("postgres through ctr: {e}"))?;
+    let sql = serving(SERVE_WAIT, || sql_check(host_psql(&sockets)))
+        .map_err(|e| format!("postgres through ctr: {e}"))?;
     if !suite.runtime_is_mcsrun {
         return Ok(label_outcome(suite, Some(format!("{http}; {sql}"))));
     }
