@@ -17,6 +17,15 @@ use crate::policy::{self, KernelPolicy, PolicyError, PolicyOracle};
 use crate::selinuxfs::{find_selinuxfs, read_flag, FilesystemProbe, KernelFilesystems};
 use crate::types::{self, ContainerTypes, TypeOverrides};
 
+/// Every live process's label, as [`SelinuxHost::process_labels`] found them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ProcessLabels {
+    /// (pid, label), by pid.
+    pub labels: Vec<(u32, Context)>,
+    /// Processes whose label could not be read (e.g. the policy denies it).
+    pub unreadable: Vec<u32>,
+}
+
 /// What the running kernel enforces now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EnforceMode {
@@ -165,6 +174,31 @@ impl SelinuxHost {
     /// The SELinux label of process `pid`, if it has one.
     pub fn process_label(&self, pid: u32) -> Result<Option<Context>, HostError> {
         labels::process_label(&self.paths, Some(pid))
+    }
+
+    /// The label of every live process that has one, by pid (ascending). A process that
+    /// ends during the walk is left out, and so is one whose label is not a context (the
+    /// kernel's own threads under some policies); a label that cannot be read for another
+    /// reason is counted in [`ProcessLabels::unreadable`]. Only listing `/proc` fails.
+    pub fn process_labels(&self) -> Result<ProcessLabels, HostError> {
+        let proc_dir = self.paths.resolve("/proc");
+        let entries = std::fs::read_dir(&proc_dir).map_err(|source| HostError::Read {
+            path: proc_dir.clone(),
+            source,
+        })?;
+        let mut found = ProcessLabels::default();
+        for pid in entries.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok()) {
+            match self.process_label(pid) {
+                Ok(Some(label)) => found.labels.push((pid, label)),
+                Ok(None)
+                | Err(HostError::NoSuchProcess { .. })
+                | Err(HostError::BadLabel { .. }) => {}
+                Err(_) => found.unreadable.push(pid),
+            }
+        }
+        found.labels.sort_unstable_by_key(|(pid, _)| *pid);
+        found.unreadable.sort_unstable();
+        Ok(found)
     }
 
     /// The label of this process, if it has one.
