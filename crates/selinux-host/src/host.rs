@@ -17,6 +17,9 @@ use crate::policy::{self, KernelPolicy, PolicyError, PolicyOracle};
 use crate::selinuxfs::{find_selinuxfs, read_flag, FilesystemProbe, KernelFilesystems};
 use crate::types::{self, ContainerTypes, TypeOverrides};
 
+/// From this many processes on, [`SelinuxHost::process_labels`] reads on several threads.
+const PARALLEL_WALK_FROM: usize = 256;
+
 /// Every live process's label, as [`SelinuxHost::process_labels`] found them.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ProcessLabels {
@@ -186,8 +189,39 @@ impl SelinuxHost {
             path: proc_dir.clone(),
             source,
         })?;
+        let pids: Vec<u32> = entries
+            .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+            .collect();
+        // One read per process; a long list is shared among the cores.
+        let threads = if pids.len() < PARALLEL_WALK_FROM {
+            1
+        } else {
+            std::thread::available_parallelism().map_or(1, |n| n.get().min(4))
+        };
+        let chunk = pids.len().div_ceil(threads).max(1);
+        let parts: Vec<ProcessLabels> = std::thread::scope(|scope| {
+            let workers: Vec<_> = pids
+                .chunks(chunk)
+                .skip(1)
+                .map(|part| scope.spawn(move || self.labels_of(part)))
+                .collect();
+            let mut parts = vec![self.labels_of(pids.chunks(chunk).next().unwrap_or(&[]))];
+            parts.extend(workers.into_iter().map(|w| w.join().unwrap_or_default()));
+            parts
+        });
         let mut found = ProcessLabels::default();
-        for pid in entries.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok()) {
+        for part in parts {
+            found.labels.extend(part.labels);
+            found.unreadable.extend(part.unreadable);
+        }
+        found.labels.sort_unstable_by_key(|(pid, _)| *pid);
+        found.unreadable.sort_unstable();
+        Ok(found)
+    }
+
+    fn labels_of(&self, pids: &[u32]) -> ProcessLabels {
+        let mut found = ProcessLabels::default();
+        for &pid in pids {
             match self.process_label(pid) {
                 Ok(Some(label)) => found.labels.push((pid, label)),
                 Ok(None)
@@ -196,9 +230,7 @@ impl SelinuxHost {
                 Err(_) => found.unreadable.push(pid),
             }
         }
-        found.labels.sort_unstable_by_key(|(pid, _)| *pid);
-        found.unreadable.sort_unstable();
-        Ok(found)
+        found
     }
 
     /// The label of this process, if it has one.
