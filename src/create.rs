@@ -82,7 +82,7 @@ pub fn prepare(ctx: &CallContext, command: &Command) -> Result<bool, Error> {
     );
     let host = host_use::scan(ctx, &store, &roots, &plan.level)?;
     if let (Some(host), LevelChoice::Reserve(level)) = (&host, &plan.level) {
-        host_use::check_brought_level(ctx, host, &owner, level)?;
+        host_use::check_brought_level(ctx, host, &owner, roots.engine.clone(), level)?;
     }
     let in_use = host.map_or_else(Vec::new, |h| h.pairs(ctx.settings.level_prefix));
     let (hold, level) = hold_level(ctx, &store, &owner, &meta, &plan.level, &in_use)?;

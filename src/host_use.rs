@@ -7,7 +7,7 @@
 
 use std::path::{Path, PathBuf};
 
-use host_levels::{HostLevels, McsrunHold, Me, Sources};
+use host_levels::{Engine, HostLevels, McsrunHold, Me, Sources};
 use label_decision::LevelChoice;
 use mcs_alloc::{Owner, Store};
 use mcsrun_settings::{ForeignLevelPolicy, LogLevel};
@@ -16,10 +16,12 @@ use serde_json::json;
 use crate::context::CallContext;
 use crate::error::Error;
 
-/// Where the engines' records are, for this container.
+/// Where the engines' records are, for this container, and its engine when its own
+/// record or bundle path says.
 pub struct RecordRoots {
     pub docker: PathBuf,
     pub storage: PathBuf,
+    pub engine: Option<Engine>,
 }
 
 impl RecordRoots {
@@ -33,7 +35,7 @@ impl RecordRoots {
         let docker = record_dir
             .and_then(|d| d.parent()?.parent())
             .map_or_else(|| ctx.settings.docker_data_root.clone(), Path::to_path_buf);
-        let storage = bundle
+        let podman_graph = bundle
             .parent()
             .and_then(Path::parent)
             .filter(|p| {
@@ -41,12 +43,21 @@ impl RecordRoots {
                     .and_then(|n| n.to_str())
                     .is_some_and(|n| n.ends_with("-containers"))
             })
-            .and_then(Path::parent)
-            .map_or_else(
-                || ctx.settings.containers_storage.clone(),
-                Path::to_path_buf,
-            );
-        RecordRoots { docker, storage }
+            .and_then(Path::parent);
+        let engine = match (record_dir, podman_graph) {
+            (Some(_), _) => Some(Engine::Docker),
+            (None, Some(_)) => Some(Engine::Podman),
+            (None, None) => None,
+        };
+        let storage = podman_graph.map_or_else(
+            || ctx.settings.containers_storage.clone(),
+            Path::to_path_buf,
+        );
+        RecordRoots {
+            docker,
+            storage,
+            engine,
+        }
     }
 }
 
@@ -118,22 +129,20 @@ pub fn check_brought_level(
     ctx: &CallContext,
     host: &HostLevels,
     owner: &Owner,
+    engine: Option<Engine>,
     level: &mcs_label::Level,
 ) -> Result<(), Error> {
     let me = Me {
         root: owner.root().to_path_buf(),
         id: owner.id().to_string(),
+        engine,
     };
     let others = host.others_at(level, &me);
     if others.is_empty() {
         return Ok(());
     }
     let others: Vec<String> = others.iter().map(|h| h.to_string()).collect();
-    let mine = format!(
-        "{} container {}",
-        host.engine_of(owner.root(), owner.id()),
-        owner.id()
-    );
+    let mine = format!("{} container {}", me.engine(host), owner.id());
     match ctx.settings.foreign_level {
         ForeignLevelPolicy::Warn => {
             ctx.decisions.event(

@@ -95,6 +95,8 @@ pub struct Holder {
     pub id: Option<String>,
     /// Labelled through mcsrun (it is in mcsrun's store).
     pub via_mcsrun: bool,
+    /// The runtime root mcsrun saw it under, when labelled through mcsrun.
+    pub root: Option<PathBuf>,
     /// Live processes at the level, for an unknown holder.
     pub pids: Vec<u32>,
 }
@@ -139,6 +141,17 @@ pub struct McsrunHold {
 pub struct Me {
     pub root: PathBuf,
     pub id: String,
+    /// Its engine when the caller knows it (e.g. docker's record of it was found, with
+    /// no label in it); else the engine records name, else its runtime root.
+    pub engine: Option<Engine>,
+}
+
+impl Me {
+    pub fn engine(&self, host: &HostLevels) -> Engine {
+        self.engine
+            .clone()
+            .unwrap_or_else(|| host.engine_of(&self.root, &self.id))
+    }
 }
 
 /// Everything that was looked at.
@@ -193,11 +206,11 @@ impl HostLevels {
         for hold in sources.mcsrun {
             let engine = host.engine_of(&hold.root, &hold.id);
             via_mcsrun.push((hold.id.clone(), hold.level));
-            host.add(hold.level, engine, Some(hold.id), true);
+            host.add(hold.level, engine, Some(hold.id), Some(hold.root));
         }
         for (engine, id, level) in engine_levels {
             if !via_mcsrun.iter().any(|(i, l)| *i == id && *l == level) {
-                host.add(level, engine, Some(id), false);
+                host.add(level, engine, Some(id), None);
             }
         }
         let mut unknown: HashMap<Level, Vec<u32>> = HashMap::new();
@@ -213,13 +226,15 @@ impl HostLevels {
                 engine: Engine::Unknown,
                 id: None,
                 via_mcsrun: false,
+                root: None,
                 pids,
             });
         }
         host
     }
 
-    fn add(&mut self, level: Level, engine: Engine, id: Option<String>, via_mcsrun: bool) {
+    /// A container holder; `root` is mcsrun's runtime root for one labelled through it.
+    fn add(&mut self, level: Level, engine: Engine, id: Option<String>, root: Option<PathBuf>) {
         if !tracked(&level) {
             return;
         }
@@ -228,7 +243,8 @@ impl HostLevels {
             holders.push(Holder {
                 engine,
                 id,
-                via_mcsrun,
+                via_mcsrun: root.is_some(),
+                root,
                 pids: Vec::new(),
             });
         }
@@ -255,13 +271,14 @@ impl HostLevels {
         pairs
     }
 
-    /// Holders of `level` of another owner than `me` (see the crate's rules).
+    /// Holders of `level` of another owner than `me` (see the crate's rules): neither
+    /// `me` itself, nor of its engine, nor labelled through mcsrun under its runtime root.
     pub fn others_at(&self, level: &Level, me: &Me) -> Vec<&Holder> {
-        let mine = self.engine_of(&me.root, &me.id);
+        let mine = me.engine(self);
         self.holders(level)
             .iter()
             .filter(|h| h.id.as_deref() != Some(me.id.as_str()))
-            .filter(|h| h.engine != mine)
+            .filter(|h| h.engine != mine && h.root.as_deref() != Some(me.root.as_path()))
             .collect()
     }
 

@@ -33,6 +33,7 @@ fn me(root: &str, id: &str) -> Me {
     Me {
         root: root.into(),
         id: id.into(),
+        engine: None,
     }
 }
 
@@ -116,6 +117,23 @@ fn a_level_another_engine_uses_is_another_owners() {
     // A plain runc container (no engine record) at p2's level.
     let others = host.others_at(&level("s0:c7,c8"), &me("/run/runc", "mine"));
     assert_eq!(others[0].id.as_deref(), Some("p2"));
+    // docker's record of the asking container holds no label (no --selinux-enabled):
+    // the caller names its engine, and podman's p2 is then another owner's.
+    let docker_me = Me {
+        engine: Some(Engine::Docker),
+        ..me(MOBY, "d7")
+    };
+    assert_eq!(docker_me.engine(&host), Engine::Docker);
+    assert_eq!(host.others_at(&level("s0:c7,c8"), &docker_me).len(), 1);
+    // Another unlabelled docker container through mcsrun (in the store under docker's
+    // root, in no record) at the level it brought: docker's own sharing.
+    let sharing = HostLevels::build(Sources {
+        mcsrun: vec![hold(MOBY, "d8", "s0:c9,c10")],
+        ..Sources::default()
+    });
+    assert!(sharing
+        .others_at(&level("s0:c9,c10"), &docker_me)
+        .is_empty());
     let collisions = host.collisions();
     assert_eq!(collisions.len(), 1);
     assert_eq!(collisions[0].0, level("s0:c1,c2"));
