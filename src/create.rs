@@ -7,10 +7,11 @@ use std::time::Instant;
 
 use label_decision::annotations::{DRY_RUN_MOUNT_LABEL, DRY_RUN_PROCESS_LABEL};
 use label_decision::{
-    decide, follow_rootfs_context, Decision, LabelPlan, LevelChoice, Neighbours, Policy, SpecFacts,
+    decide, follow_rootfs_context, follow_volume_context, Decision, LabelPlan, LevelChoice,
+    Neighbours, Policy, SpecFacts,
 };
 use mcs_alloc::{AllocError, AllocRequest, Hold, Owner, OwnerMeta, Store};
-use mcs_label::{CategorySet, Context, Level, SensitivityLevel};
+use mcs_label::{CategorySet, Context, Level, McsPair, SensitivityLevel};
 use mcsrun_settings::{LogLevel, PrivilegedPolicy};
 use oci_bundle::{Bundle, ConfigDoc};
 use runc_argv::Command;
@@ -19,7 +20,7 @@ use serde_json::json;
 
 use crate::context::CallContext;
 use crate::error::Error;
-use crate::{fslabel, store};
+use crate::{fslabel, host_use, store};
 
 /// Prepares the bundle for the runtime. `Ok(true)` when the container now holds a level
 /// (which must go back if the runtime then refuses the container).
@@ -67,17 +68,33 @@ pub fn prepare(ctx: &CallContext, command: &Command) -> Result<bool, Error> {
 
     let rootfs = fslabel::inspect_rootfs(&bundle_path, &doc)?;
     let plan = follow_rootfs_context(plan, rootfs.existing_level.as_ref());
-    let meta = OwnerMeta::new(&bundle_path, plan.rule.name());
-    let (hold, level) = hold_level(ctx, &store, &owner, &meta, &plan.level)?;
-
     let engine_files = record.as_ref().map_or(&[][..], |r| &r.files[..]);
+    let volumes = fslabel::Volumes::read(&doc, engine_files)?;
+    let plan = follow_volume_context(plan, &volumes.context_levels(&bundle_path));
+    let meta = OwnerMeta::new(&bundle_path, plan.rule.name());
+    let roots = host_use::RecordRoots::for_container(
+        ctx,
+        record
+            .as_ref()
+            .filter(|r| r.engine == "docker")
+            .map(|r| r.dir.as_path()),
+        &bundle_path,
+    );
+    let host = host_use::scan(ctx, &store, &roots, &plan.level)?;
+    if let (Some(host), LevelChoice::Reserve(level)) = (&host, &plan.level) {
+        host_use::check_brought_level(ctx, host, &owner, roots.engine.clone(), level)?;
+    }
+    let in_use = host.map_or_else(Vec::new, |h| h.pairs(ctx.settings.level_prefix));
+    let (hold, level) = hold_level(ctx, &store, &owner, &meta, &plan.level, &in_use)?;
+
     let labelled = Labelling {
         ctx,
+        store: &store,
         owner: &owner,
         plan: &plan,
         level: level.as_ref(),
     };
-    if let Err(e) = labelled.apply(&bundle, &mut doc, &rootfs, engine_files) {
+    if let Err(e) = labelled.apply(&bundle, &mut doc, &rootfs, &volumes) {
         return Err(match hold.release() {
             Ok(()) => e,
             Err(release) => Error::ReleaseAfter {
@@ -126,6 +143,7 @@ fn bundle_path(flag: Option<&Path>) -> Result<PathBuf, Error> {
 /// One container's labels, once its level is held.
 struct Labelling<'a> {
     ctx: &'a CallContext,
+    store: &'a Store,
     owner: &'a Owner,
     plan: &'a LabelPlan,
     level: Option<&'a Level>,
@@ -138,7 +156,7 @@ impl Labelling<'_> {
         bundle: &Bundle,
         doc: &mut ConfigDoc,
         rootfs: &fslabel::RootfsState,
-        engine_files: &[engine_record::FileRequest],
+        volumes: &fslabel::Volumes,
     ) -> Result<(), Error> {
         let ctx = self.ctx;
         let (process, mount) = self.plan.labels(self.level);
@@ -158,6 +176,12 @@ impl Labelling<'_> {
             mount: &mount,
             shared: &shared,
         };
+        let guard = fslabel::VolumeGuard {
+            ctx,
+            store: self.store,
+            owner: self.owner,
+            allowed: doc.annotation(label_decision::annotations::RELABEL_IN_USE) == Some("true"),
+        };
         fslabel::label_files(
             ctx,
             self.owner,
@@ -165,7 +189,8 @@ impl Labelling<'_> {
             doc,
             rootfs,
             &labels,
-            engine_files,
+            volumes,
+            &guard,
         )?;
         if ctx.dry_run() {
             doc.set_annotation(DRY_RUN_PROCESS_LABEL, &process.to_string());
@@ -179,12 +204,14 @@ impl Labelling<'_> {
 }
 
 /// Holds the plan's level for `owner`; the level is `None` when the kept label has none.
+/// A fresh level avoids `in_use`, the pairs others use on the host.
 fn hold_level<'s>(
     ctx: &CallContext,
     store: &'s Store,
     owner: &Owner,
     meta: &OwnerMeta,
     choice: &LevelChoice,
+    in_use: &[McsPair],
 ) -> Result<(Hold<'s>, Option<Level>), Error> {
     let level = match choice {
         LevelChoice::Nothing => return Ok((Hold::none(store, owner.clone()), None)),
@@ -192,23 +219,27 @@ fn hold_level<'s>(
             store.reserve(owner, meta, level)?;
             *level
         }
-        LevelChoice::Allocate => allocate(ctx, store, owner, meta)?,
+        LevelChoice::Allocate => allocate(ctx, store, owner, meta, in_use)?,
     };
     Ok((Hold::new(store, owner.clone()), Some(level)))
 }
 
-/// Draws a fresh pair from the configured range; when the range is full, reclaims dead
-/// containers' levels once and tries again.
+/// Draws a fresh pair from the configured range, never one of `in_use`; when the range is
+/// full, reclaims dead containers' levels once and tries again.
 fn allocate(
     ctx: &CallContext,
     store: &Store,
     owner: &Owner,
     meta: &OwnerMeta,
+    in_use: &[McsPair],
 ) -> Result<Level, Error> {
+    let mut reserved = Vec::with_capacity(in_use.len() + 1);
+    reserved.push(label_decision::PRIVILEGED_MOUNT_PAIR);
+    reserved.extend_from_slice(in_use);
     let request = AllocRequest {
         range: ctx.settings.categories,
         sensitivity: ctx.settings.level_prefix,
-        reserved: &[label_decision::PRIVILEGED_MOUNT_PAIR],
+        reserved: &reserved,
     };
     let mut rng = rand::thread_rng();
     match store.allocate(owner, meta, &request, &mut rng) {

@@ -50,6 +50,22 @@ pub enum Error {
         context: String,
         why: String,
     },
+    /// The spec brings a level another owner's container uses (`foreign_level = "refuse"`).
+    #[error("level {level} of {mine} is already used by {others} (foreign_level = \"refuse\")")]
+    ForeignLevel {
+        level: String,
+        mine: String,
+        others: String,
+    },
+    /// A `Z` volume whose files belong to a live container at another level.
+    #[error("volume {destination}: source {} carries level {theirs}, held by {holders}; relabelling it to {mine} would lock that container out of its files (remove it first, or set the annotation run.mcsrun.relabel-in-use=true)", path.display())]
+    VolumeInUse {
+        destination: String,
+        path: PathBuf,
+        theirs: String,
+        holders: String,
+        mine: String,
+    },
     /// Starting the runtime failed (`exec`, `run`).
     #[error("{action} {}: {source}", runtime.display())]
     Runtime {

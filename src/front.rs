@@ -129,6 +129,7 @@ MCSRUN:
    --mcs-selinux MODE    auto | force | off | dry-run (env MCSRUN_SELINUX; default auto)
 
    config.toml keys: runtime, state_dir, selinux, categories, level_prefix, process_type,
-   file_type, privileged, rootfs_label, log_file, log_level, gc_grace_seconds.
+   file_type, privileged, foreign_level, docker_data_root, containers_storage,
+   rootfs_label, log_file, log_level, gc_grace_seconds.
    mcsctl lists, inspects and reclaims the levels held.
 ";

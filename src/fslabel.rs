@@ -7,9 +7,10 @@
 use engine_record::{BindMount, EngineRecord, FileRequest, Sharing};
 use fs_label::{
     locate_rootfs, plan_rootfs, plan_volumes, read_label, relabel_tree, remount_with_context,
-    FsLabelError, Plan, RelabelOptions, RootfsInfo, SpecMount, VolumeSharing,
+    FsLabelError, MountTable, Plan, RelabelOptions, RootfsInfo, SpecMount, VolumeRelabel,
+    VolumeSharing,
 };
-use mcs_alloc::Owner;
+use mcs_alloc::{Owner, Store};
 use mcs_label::{Context, Level};
 use mcsrun_settings::LogLevel;
 use oci_bundle::ConfigDoc;
@@ -101,6 +102,8 @@ pub fn engine_record(
 
 /// Labels the rootfs, the `z`/`Z` volumes and the files the engine asked to relabel, and
 /// strips `z`/`Z` from the volumes' options in `doc` (runc would hand them to mount(2)).
+/// `guard` is asked before a source is relabelled to the container's own level.
+#[allow(clippy::too_many_arguments)]
 pub fn label_files(
     ctx: &CallContext,
     owner: &Owner,
@@ -108,7 +111,8 @@ pub fn label_files(
     doc: &mut ConfigDoc,
     rootfs: &RootfsState,
     labels: &Labels<'_>,
-    engine_files: &[FileRequest],
+    volumes: &Volumes,
+    guard: &VolumeGuard<'_>,
 ) -> Result<(), Error> {
     let (mount_label, shared_label) = (labels.mount, labels.shared);
     let dry_run = ctx.dry_run();
@@ -149,36 +153,45 @@ pub fn label_files(
         ctx.decisions.event(LogLevel::Info, "rootfs", event);
     }
 
-    let mounts: Vec<SpecMount> = doc
-        .mounts()
-        .into_iter()
-        .map(|m| SpecMount {
-            destination: m.destination.to_string(),
-            mount_type: m.kind.map(str::to_string),
-            source: m.source.map(str::to_string),
-            options: m.options.iter().map(|o| o.to_string()).collect(),
-            requested: engine_files.iter().find(|f| f.index == m.index).map(|f| {
-                let sharing = match f.sharing {
-                    Sharing::Shared => VolumeSharing::Shared,
-                    Sharing::Private => VolumeSharing::Private,
-                };
-                (sharing, f.reason.clone())
-            }),
-        })
-        .collect();
-    let volumes = plan_volumes(&mounts, bundle, &shared_label.to_string(), &mount_text)?;
-    for volume in &volumes.relabels {
-        let report = volume.apply(&relabel_options)?;
+    let volumes = plan_volumes(
+        &volumes.mounts,
+        bundle,
+        &shared_label.to_string(),
+        &mount_text,
+        &volumes.table,
+    )?;
+    for kept in &volumes.kept {
         ctx.decisions.event(
             LogLevel::Info,
             "volume",
             json!({
                 "id": owner.id(), "root": owner.root().display().to_string(),
-                "action": volume.describe(), "dry_run": dry_run,
-                "files_seen": report.files_seen, "files_changed": report.files_changed,
-                "duration_ms": report.duration.as_secs_f64() * 1000.0,
+                "action": kept.describe(), "dry_run": dry_run, "relabelled": false,
             }),
         );
+    }
+    for volume in &volumes.relabels {
+        if volume.sharing == VolumeSharing::Private {
+            guard.check(volume)?;
+        }
+        let mut event = json!({
+            "id": owner.id(), "root": owner.root().display().to_string(),
+            "action": volume.describe(), "dry_run": dry_run,
+        });
+        match volume.apply(&relabel_options) {
+            Ok(report) => {
+                event["files_seen"] = json!(report.files_seen);
+                event["files_changed"] = json!(report.files_changed);
+                event["duration_ms"] = json!(report.duration.as_secs_f64() * 1000.0);
+            }
+            // A filesystem the type list did not know keeps no labels either.
+            Err(e @ FsLabelError::LabelsUnsupported { .. }) => {
+                event["relabelled"] = json!(false);
+                event["skipped"] = json!(e.to_string());
+            }
+            Err(e) => return Err(e.into()),
+        }
+        ctx.decisions.event(LogLevel::Info, "volume", event);
     }
     for (index, options) in &volumes.option_updates {
         doc.set_mount_options(*index, options.clone())?;
@@ -227,4 +240,129 @@ fn unlabellable(
     }
     event["warning"] = json!(error.to_string());
     Ok(())
+}
+
+/// The spec's mounts as volume planning sees them (with what the engine asked for each),
+/// and the mount table that tells their sources' filesystems.
+pub struct Volumes {
+    pub mounts: Vec<SpecMount>,
+    pub table: MountTable,
+}
+
+impl Volumes {
+    /// Reads the mount table only when a volume asks for a relabel.
+    pub fn read(doc: &ConfigDoc, engine_files: &[FileRequest]) -> Result<Volumes, Error> {
+        let mounts: Vec<SpecMount> = doc
+            .mounts()
+            .into_iter()
+            .map(|m| SpecMount {
+                destination: m.destination.to_string(),
+                mount_type: m.kind.map(str::to_string),
+                source: m.source.map(str::to_string),
+                options: m.options.iter().map(|o| o.to_string()).collect(),
+                requested: engine_files.iter().find(|f| f.index == m.index).map(|f| {
+                    let sharing = match f.sharing {
+                        Sharing::Shared => VolumeSharing::Shared,
+                        Sharing::Private => VolumeSharing::Private,
+                    };
+                    (sharing, f.reason.clone())
+                }),
+            })
+            .collect();
+        let asks = mounts
+            .iter()
+            .any(|m| m.requested.is_some() || m.options.iter().any(|o| o == "z" || o == "Z"));
+        let table = if asks {
+            MountTable::read_self().map_err(FsLabelError::from)?
+        } else {
+            MountTable::default()
+        };
+        Ok(Volumes { mounts, table })
+    }
+
+    /// (destination, level) of the `Z` volumes on filesystems mounted with `context=`.
+    pub fn context_levels(&self, bundle: &Path) -> Vec<(String, Level)> {
+        fs_label::context_levels(&self.mounts, bundle, &self.table)
+    }
+}
+
+/// The `:Z` guard: a source whose files carry another container's level while that
+/// container lives (it holds the level in mcsrun's store, or processes run at it) is not
+/// relabelled to this container's level — that would lock the other one out of its own
+/// data — unless the spec's `run.mcsrun.relabel-in-use=true` says to take it anyway.
+pub struct VolumeGuard<'a> {
+    pub ctx: &'a CallContext,
+    pub store: &'a Store,
+    pub owner: &'a Owner,
+    /// The annotation allows it.
+    pub allowed: bool,
+}
+
+impl VolumeGuard<'_> {
+    fn check(&self, volume: &VolumeRelabel) -> Result<(), Error> {
+        let Some(current) = read_label(&volume.source)? else {
+            return Ok(());
+        };
+        let (Some(theirs), Some(mine)) = (
+            Context::parse(&current)
+                .ok()
+                .and_then(|c| c.level().copied()),
+            Context::parse(&volume.label)
+                .ok()
+                .and_then(|c| c.level().copied()),
+        ) else {
+            return Ok(());
+        };
+        if theirs == mine || !theirs.is_single() || theirs.low().categories.is_empty() {
+            return Ok(());
+        }
+        let mut holders: Vec<String> = self
+            .store
+            .lookup_level(&theirs)?
+            .into_iter()
+            .filter(|r| r.owner != *self.owner)
+            .map(|r| {
+                format!(
+                    "container {} (runtime root {})",
+                    r.owner.id(),
+                    r.owner.root().display()
+                )
+            })
+            .collect();
+        if holders.is_empty() && self.ctx.host().is_enabled() {
+            let pids: Vec<String> = self
+                .ctx
+                .host()
+                .process_labels()?
+                .labels
+                .into_iter()
+                .filter(|(_, c)| c.level() == Some(&theirs))
+                .map(|(pid, _)| pid.to_string())
+                .collect();
+            if !pids.is_empty() {
+                holders.push(format!("processes {}", pids.join(", ")));
+            }
+        }
+        if holders.is_empty() {
+            return Ok(());
+        }
+        if self.allowed {
+            self.ctx.decisions.event(
+                LogLevel::Warn,
+                "volume",
+                json!({"id": self.owner.id(), "root": self.owner.root().display().to_string(),
+                       "taken_from": holders, "mcs_level": theirs.to_string(),
+                       "source": volume.source.display().to_string(),
+                       "why": format!("{} is set", label_decision::annotations::RELABEL_IN_USE)}),
+            );
+            return Ok(());
+        }
+        Err(Error::VolumeInUse {
+            destination: volume.destination.clone(),
+            path: volume.source.clone(),
+            theirs: theirs.to_string(),
+            holders: holders.join(", "),
+            mine: mine.to_string(),
+        })
+    }
 }

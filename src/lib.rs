@@ -4,7 +4,7 @@
 //! A call's path: [`front`] parses argv and loads the [`context`]; the subcommand's
 //! handler ([`create`] with [`fslabel`], [`exec_label`], [`delete`]) returns an
 //! [`outcome::Outcome`] or an [`error::Error`]; [`front`] carries it out through
-//! [`launch`]. [`store`] and [`gc`] reach the allocator; [`runlog`] says what happened.
+//! [`launch`]. [`store`] and [`gc`] reach the allocator, [`host_use`] the levels others use; [`runlog`] says what happened.
 
 pub mod context;
 pub mod create;
@@ -14,6 +14,7 @@ pub mod exec_label;
 pub mod front;
 pub mod fslabel;
 pub mod gc;
+pub mod host_use;
 pub mod launch;
 pub mod mcsctl;
 pub mod outcome;

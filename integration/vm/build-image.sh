@@ -28,7 +28,7 @@ packages=(
   selinux-policy-default policycoreutils selinux-utils setools
   selinux-policy-dev selinux-policy-src
   runc containerd docker.io busybox-static jq
-  iptables postgresql-client-15
+  iptables postgresql-client-15 podman crun dmsetup
 )
 
 key=$( {

@@ -15,7 +15,7 @@
 #   MCSRUN_VM_DIR      work and cache dir (default /var/tmp/mcsrun-vm)
 #   MCSRUN_BIN, MCSCTL_BIN   use these binaries instead of building them
 #   MCSRUN_VM_BOOTS    boots to run (default "enforcing apps disabled": apps is an
-#                      enforcing boot for the real-application checks 25-*, 35-*)
+#                      enforcing boot of its own for the docker matrix 25-*)
 #   MCSRUN_VM_TIMEOUT  seconds allowed per boot (default 2700)
 #   MCSRUN_VM_PARALLEL 1 (default): the boots run side by side; 0: one after the other
 #   MCSRUN_VM_ACCEL    tcg (default) or kvm where /dev/kvm runs stock kernels
@@ -105,9 +105,9 @@ esac
 # container at a time), so boots side by side use the host's cores.
 boot_scripts() { # BOOT SCRIPT-BASENAME: succeeds when BOOT runs that script
   case $1:$2 in
-    apps:00-* | apps:25-* | apps:35-* | apps:90-*) return 0 ;;
+    apps:00-* | apps:25-* | apps:90-*) return 0 ;;
     apps:*) return 1 ;;
-    enforcing:25-* | enforcing:35-*) return 1 ;;
+    enforcing:25-*) return 1 ;;
     *) return 0 ;;
   esac
 }

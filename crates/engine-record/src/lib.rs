@@ -23,10 +23,12 @@
 pub mod cri;
 pub mod docker;
 mod error;
+mod held;
 pub mod label_options;
 pub mod read;
 
 pub use error::RecordError;
+pub use held::{docker_containers, storage_containers, Held, LabelledContainer, RecordEngine};
 pub use label_decision::EngineLabelRequest;
 
 use std::path::PathBuf;

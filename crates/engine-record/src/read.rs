@@ -51,7 +51,7 @@ pub fn is_engine_dir(dir: &Path) -> bool {
 }
 
 /// The file at `path` parsed as `T`; `None` when it does not exist.
-fn read_json<T: DeserializeOwned>(path: &Path) -> Result<Option<T>, RecordError> {
+pub(crate) fn read_json<T: DeserializeOwned>(path: &Path) -> Result<Option<T>, RecordError> {
     let invalid = |why: String| RecordError::Invalid {
         path: path.to_path_buf(),
         why,

@@ -35,4 +35,7 @@ pub use relabel::{read_label, relabel_tree, RelabelOptions, RelabelReport};
 pub use remount::{remount_with_context, replace_overlay, RemountReport};
 pub use rootfs::{locate_rootfs, rootfs_path, RootfsInfo};
 pub use selinux_host::xattr::SELINUX_XATTR;
-pub use volumes::{plan_volumes, SpecMount, VolumePlan, VolumeRelabel, VolumeSharing};
+pub use volumes::{
+    context_levels, plan_volumes, KeptBecause, KeptVolume, SpecMount, VolumePlan, VolumeRelabel,
+    VolumeSharing,
+};

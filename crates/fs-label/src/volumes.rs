@@ -16,8 +16,19 @@
 //!
 //! Any other subdirectory is accepted (`/var/lib/data`, `/srv/x`, `/home/u/project`),
 //! as the engines do: the person who asked for `z`/`Z` chose that directory.
+//!
+//! A source is kept as it is, never relabelled ([`VolumePlan::kept`]), when its
+//! filesystem (the mount covering it in the mount table) is:
+//! - mounted with `context=`: every file carries that label and none can take another.
+//!   The container can use it when its label dominates the mount's level (its own level,
+//!   or the bare sensitivity); otherwise the create fails, naming the mount's label;
+//! - one that keeps no SELinux labels (NFS without `context=`, CIFS, FAT, exFAT, NTFS,
+//!   ISO 9660, 9p, FUSE): relabelling would fail, the reason is logged instead.
 
 use std::path::{Path, PathBuf};
+
+use mcs_label::Context;
+use mountinfo::MountTable;
 
 use crate::error::{FsLabelError, Result};
 use crate::relabel::{relabel_tree, RelabelOptions, RelabelReport};
@@ -84,10 +95,63 @@ impl VolumeRelabel {
     }
 }
 
+/// A `z`/`Z` volume left as it is, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeptVolume {
+    pub destination: String,
+    pub source: PathBuf,
+    pub why: KeptBecause,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeptBecause {
+    /// Mounted with this `context=`, which the container's label dominates.
+    Context(String),
+    /// A filesystem of this type keeps no SELinux labels.
+    NoLabels(String),
+}
+
+impl KeptVolume {
+    pub fn describe(&self) -> String {
+        let why = match &self.why {
+            KeptBecause::Context(context) => {
+                format!(
+                    "its filesystem is mounted with context={context}, which the container can use"
+                )
+            }
+            KeptBecause::NoLabels(fs_type) => {
+                format!("its filesystem ({fs_type}) keeps no SELinux labels")
+            }
+        };
+        format!(
+            "keep volume {} (source {}) as it is: {why}",
+            self.destination,
+            self.source.display()
+        )
+    }
+}
+
+/// Filesystem types that keep no SELinux labels of their own (`fuse.*` too).
+const NO_LABEL_FILESYSTEMS: &[&str] = &[
+    "nfs", "nfs4", "cifs", "smb3", "smbfs", "vfat", "msdos", "exfat", "ntfs", "ntfs3", "iso9660",
+    "9p", "fuse", "fuseblk",
+];
+
+fn keeps_no_labels(fs_type: &str) -> bool {
+    NO_LABEL_FILESYSTEMS.contains(&fs_type) || fs_type.starts_with("fuse.")
+}
+
+/// The level of `label`'s context, if it parses and has one.
+fn level_of(label: &str) -> Option<mcs_label::Level> {
+    Context::parse(label).ok()?.level().copied()
+}
+
 /// What to do for the spec's mounts.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct VolumePlan {
     pub relabels: Vec<VolumeRelabel>,
+    /// `z`/`Z` volumes whose source is kept as it is.
+    pub kept: Vec<KeptVolume>,
     /// (index in `mounts`, options with `z`/`Z` removed) for every mount that had them.
     pub option_updates: Vec<(usize, Vec<String>)>,
     /// Mounts that carried `z`/`Z` without being bind mounts (flags dropped, nothing
@@ -99,6 +163,7 @@ impl VolumePlan {
     /// One line per action, for the log.
     pub fn describe(&self) -> Vec<String> {
         let mut lines: Vec<String> = self.relabels.iter().map(VolumeRelabel::describe).collect();
+        lines.extend(self.kept.iter().map(KeptVolume::describe));
         lines.extend(self.ignored.iter().map(|destination| {
             format!("drop z/Z from non-bind mount {destination} (nothing to relabel)")
         }));
@@ -113,12 +178,14 @@ impl VolumePlan {
 
 /// Plans the `z`/`Z` relabels of `mounts`. `shared_label` is the file context at level
 /// `s0` (for `z`), `private_label` the container's mount label (for `Z`); relative
-/// sources are taken from `bundle` (the runtime's cwd).
+/// sources are taken from `bundle` (the runtime's cwd); `table` is the host's mount
+/// table, which tells each source's filesystem.
 pub fn plan_volumes(
     mounts: &[SpecMount],
     bundle: &Path,
     shared_label: &str,
     private_label: &str,
+    table: &MountTable,
 ) -> Result<VolumePlan> {
     let mut plan = VolumePlan::default();
     for (index, mount) in mounts.iter().enumerate() {
@@ -169,6 +236,39 @@ pub fn plan_volumes(
             VolumeSharing::Shared => shared_label,
             VolumeSharing::Private => private_label,
         };
+        if let Some(covering) = table.covering_mount(&canonical) {
+            let fs_type = covering.fs_type.to_string_lossy();
+            if let Some(context) = covering.context() {
+                // The container reads files it dominates; its process level is that of
+                // its mount label (`Z`), at least the shared level (`z`).
+                let container = level_of(private_label);
+                let usable = match (container, level_of(&context)) {
+                    (Some(mine), Some(theirs)) => mine.dominates(&theirs),
+                    _ => false,
+                };
+                if !usable {
+                    return Err(refuse(format!(
+                        "source {} is on a filesystem mounted with context={context} (mount {}),                          whose files cannot be relabelled, and the container's label {private_label}                          cannot use them; mount it with the container's level or give the container that level",
+                        canonical.display(),
+                        covering.mount_point.display()
+                    )));
+                }
+                plan.kept.push(KeptVolume {
+                    destination: mount.destination.clone(),
+                    source: canonical,
+                    why: KeptBecause::Context(context),
+                });
+                continue;
+            }
+            if keeps_no_labels(&fs_type) {
+                plan.kept.push(KeptVolume {
+                    destination: mount.destination.clone(),
+                    source: canonical,
+                    why: KeptBecause::NoLabels(fs_type.into_owned()),
+                });
+                continue;
+            }
+        }
         plan.relabels.push(VolumeRelabel {
             index,
             destination: mount.destination.clone(),
@@ -179,6 +279,31 @@ pub fn plan_volumes(
         });
     }
     Ok(plan)
+}
+
+/// (destination, level) of every `Z` volume whose source's filesystem is mounted with
+/// `context=` at a level with categories: the levels a container must run at to use
+/// them. Sources that do not resolve are left to [`plan_volumes`] to report.
+pub fn context_levels(
+    mounts: &[SpecMount],
+    bundle: &Path,
+    table: &MountTable,
+) -> Vec<(String, mcs_label::Level)> {
+    mounts
+        .iter()
+        .filter(|m| m.is_bind())
+        .filter(|m| {
+            m.options.iter().any(|o| o == "Z")
+                || (!m.options.iter().any(|o| o == "z")
+                    && matches!(m.requested, Some((VolumeSharing::Private, _))))
+        })
+        .filter_map(|m| {
+            let source = bundle.join(m.source.as_deref()?).canonicalize().ok()?;
+            let level = level_of(&table.covering_mount(&source)?.context()?)?;
+            (level.is_single() && !level.low().categories.is_empty())
+                .then(|| (m.destination.clone(), level))
+        })
+        .collect()
 }
 
 const SYSTEM_DIRS: &[&str] = &[
@@ -246,7 +371,8 @@ mod tests {
                 requested: None,
             },
         ];
-        let plan = plan_volumes(&mounts, dir.path(), SHARED, PRIVATE).unwrap();
+        let plan =
+            plan_volumes(&mounts, dir.path(), SHARED, PRIVATE, &MountTable::default()).unwrap();
         assert_eq!(plan.relabels.len(), 2);
         assert_eq!(plan.relabels[0].sharing, VolumeSharing::Shared);
         assert_eq!(plan.relabels[0].label, SHARED);
@@ -287,7 +413,14 @@ mod tests {
         // The mount's own z beats the engine's Z.
         let mut both = bind("/both", a.to_str().unwrap(), &["z"]);
         both.requested = asked(VolumeSharing::Private);
-        let plan = plan_volumes(&[private, file, both], dir.path(), SHARED, PRIVATE).unwrap();
+        let plan = plan_volumes(
+            &[private, file, both],
+            dir.path(),
+            SHARED,
+            PRIVATE,
+            &MountTable::default(),
+        )
+        .unwrap();
         let got: Vec<(usize, VolumeSharing, &str)> = plan
             .relabels
             .iter()
@@ -314,7 +447,8 @@ mod tests {
         // The system-path refusal holds for engine requests too.
         let mut etc = bind("/x", "/etc", &["rbind"]);
         etc.requested = asked(VolumeSharing::Private);
-        let err = plan_volumes(&[etc], dir.path(), SHARED, PRIVATE).unwrap_err();
+        let err =
+            plan_volumes(&[etc], dir.path(), SHARED, PRIVATE, &MountTable::default()).unwrap_err();
         assert!(err.to_string().contains("refusing"), "{err}");
     }
 
@@ -323,7 +457,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut mount = bind("/d", dir.path().to_str().unwrap(), &["bind", "Z"]);
         mount.mount_type = None;
-        let plan = plan_volumes(&[mount], Path::new("/"), SHARED, PRIVATE).unwrap();
+        let plan = plan_volumes(
+            &[mount],
+            Path::new("/"),
+            SHARED,
+            PRIVATE,
+            &MountTable::default(),
+        )
+        .unwrap();
         assert_eq!(plan.relabels.len(), 1);
     }
 
@@ -354,6 +495,7 @@ mod tests {
                 Path::new("/"),
                 SHARED,
                 PRIVATE,
+                &MountTable::default(),
             )
             .unwrap_err()
             .to_string();
@@ -379,6 +521,7 @@ mod tests {
             Path::new("/"),
             SHARED,
             PRIVATE,
+            &MountTable::default(),
         )
         .unwrap_err()
         .to_string();
@@ -391,9 +534,126 @@ mod tests {
             Path::new("/"),
             SHARED,
             PRIVATE,
+            &MountTable::default(),
         )
         .unwrap_err()
         .to_string();
         assert!(err.contains("both z and Z"), "{err}");
+    }
+
+    /// A mount table with `dir` mounted as `fs_type` with `options` as its superblock's.
+    fn table_with(dir: &Path, fs_type: &str, options: &str) -> MountTable {
+        let text = format!(
+            "20 1 8:1 / / rw - ext4 /dev/sda1 rw\n30 20 0:50 / {} rw - {fs_type} src {options}\n",
+            dir.display()
+        );
+        MountTable::parse(text.as_bytes()).unwrap()
+    }
+
+    #[test]
+    fn a_source_mounted_with_context_is_kept_when_the_container_can_use_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        std::fs::create_dir(&data).unwrap();
+        let mounts = [
+            bind("/private", data.to_str().unwrap(), &["Z"]),
+            bind("/shared", data.to_str().unwrap(), &["z"]),
+        ];
+        for level in ["s0:c3,c4", "s0"] {
+            let table = table_with(
+                &data,
+                "tmpfs",
+                &format!("rw,context=\"system_u:object_r:container_file_t:{level}\""),
+            );
+            let plan = plan_volumes(&mounts, dir.path(), SHARED, PRIVATE, &table).unwrap();
+            assert!(plan.relabels.is_empty(), "{level}: {plan:?}");
+            assert_eq!(plan.kept.len(), 2);
+            assert_eq!(
+                plan.kept[0].why,
+                KeptBecause::Context(format!("system_u:object_r:container_file_t:{level}"))
+            );
+            assert!(plan.describe()[0].starts_with("keep volume /private"));
+            // z/Z still leave the options.
+            assert_eq!(plan.option_updates.len(), 2);
+        }
+        // Another container's level: unusable, and it cannot be relabelled.
+        let table = table_with(
+            &data,
+            "tmpfs",
+            "rw,context=\"system_u:object_r:container_file_t:s0:c5,c6\"",
+        );
+        let err = plan_volumes(&mounts[..1], dir.path(), SHARED, PRIVATE, &table)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("volume /private: source ")
+                && err.contains("context=system_u:object_r:container_file_t:s0:c5,c6")
+                && err.contains("cannot use them"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn sources_on_filesystems_without_labels_are_kept_with_the_reason() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        std::fs::create_dir_all(data.join("sub")).unwrap();
+        for fs_type in ["nfs4", "vfat", "fuse.sshfs", "cifs"] {
+            let table = table_with(&data, fs_type, "rw");
+            let sub = data.join("sub");
+            let plan = plan_volumes(
+                &[bind("/d", sub.to_str().unwrap(), &["Z"])],
+                dir.path(),
+                SHARED,
+                PRIVATE,
+                &table,
+            )
+            .unwrap();
+            assert!(plan.relabels.is_empty());
+            assert_eq!(plan.kept[0].why, KeptBecause::NoLabels(fs_type.into()));
+            assert!(plan.kept[0].describe().contains("keeps no SELinux labels"));
+        }
+        // ext4 and tmpfs keep labels: relabelled as before.
+        let plan = plan_volumes(
+            &[bind("/d", data.to_str().unwrap(), &["Z"])],
+            dir.path(),
+            SHARED,
+            PRIVATE,
+            &table_with(&data, "ext4", "rw"),
+        )
+        .unwrap();
+        assert_eq!(plan.relabels.len(), 1);
+        assert!(plan.kept.is_empty());
+    }
+
+    #[test]
+    fn context_levels_name_the_private_volumes_on_context_mounts() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        std::fs::create_dir(&data).unwrap();
+        let table = table_with(
+            &data,
+            "tmpfs",
+            "rw,context=\"system_u:object_r:container_file_t:s0:c4,c8\"",
+        );
+        let d = data.to_str().unwrap();
+        let mut requested = bind("/req", d, &[]);
+        requested.requested = Some((VolumeSharing::Private, "docker -v :Z".into()));
+        let mounts = [
+            bind("/private", d, &["Z"]),
+            bind("/shared", d, &["z"]),
+            bind("/plain", d, &[]),
+            requested,
+        ];
+        let levels = context_levels(&mounts, dir.path(), &table);
+        let destinations: Vec<&str> = levels.iter().map(|(d, _)| d.as_str()).collect();
+        assert_eq!(destinations, ["/private", "/req"]);
+        assert_eq!(levels[0].1.to_string(), "s0:c4,c8");
+        let shared = table_with(
+            &data,
+            "tmpfs",
+            "rw,context=\"system_u:object_r:container_file_t:s0\"",
+        );
+        assert!(context_levels(&mounts, dir.path(), &shared).is_empty());
     }
 }

@@ -43,6 +43,9 @@ pub mod annotations {
     pub const CRI_SANDBOX_ID: &str = "io.kubernetes.cri.sandbox-id";
     pub const CRIO_CONTAINER_TYPE: &str = "io.kubernetes.cri-o.ContainerType";
     pub const CRIO_SANDBOX_ID: &str = "io.kubernetes.cri-o.SandboxID";
+    /// `true`: a `Z` volume is relabelled even when another live container holds the level
+    /// its files carry.
+    pub const RELABEL_IN_USE: &str = "run.mcsrun.relabel-in-use";
     /// Written in `dry-run` mode instead of the labels themselves.
     pub const DRY_RUN_PROCESS_LABEL: &str = "run.mcsrun.process-label";
     pub const DRY_RUN_MOUNT_LABEL: &str = "run.mcsrun.mount-label";
@@ -136,6 +139,9 @@ pub enum Rule {
     /// The engine already mounted the rootfs with `context=` at a level: the process must
     /// run at that level to use its own files (decided by the caller, which sees mounts).
     RootfsContext,
+    /// A `Z` volume's filesystem is mounted with `context=` at a level (the volume's
+    /// destination): with no level chosen otherwise, the container takes that one.
+    VolumeContext(String),
 }
 
 impl Rule {
@@ -154,6 +160,7 @@ impl Rule {
             Rule::JoinedNamespace(_) => "joined-namespace",
             Rule::Allocate => "allocate",
             Rule::RootfsContext => "rootfs-context",
+            Rule::VolumeContext(_) => "volume-context",
         }
     }
 }
@@ -166,6 +173,7 @@ impl fmt::Display for Rule {
             Rule::EngineLevel(origin) => write!(f, "engine-level ({origin})"),
             Rule::Sandbox(id) => write!(f, "sandbox ({id})"),
             Rule::JoinedNamespace(path) => write!(f, "joined-namespace ({path})"),
+            Rule::VolumeContext(destination) => write!(f, "volume-context ({destination})"),
             other => f.write_str(other.name()),
         }
     }
@@ -434,6 +442,20 @@ pub fn follow_rootfs_context(mut plan: LabelPlan, rootfs_level: Option<&Level>) 
         plan.level = LevelChoice::Reserve(*level);
         plan.rule = Rule::RootfsContext;
         plan.kept_mount_label = None;
+    }
+    plan
+}
+
+/// The plan once the `Z` volumes are known: a volume whose filesystem is mounted with
+/// `context=` at a level can be used only by a container at that level (its files cannot
+/// be relabelled). When nothing else chose the level (a fresh allocation), the container
+/// takes it, so that every container of that level shares the volume without a relabel;
+/// a level chosen otherwise stays, and the volume's planning reports the conflict.
+/// `volumes` are (destination, level) of such volumes; the first decides.
+pub fn follow_volume_context(mut plan: LabelPlan, volumes: &[(String, Level)]) -> LabelPlan {
+    if let (LevelChoice::Allocate, Some((destination, level))) = (&plan.level, volumes.first()) {
+        plan.rule = Rule::VolumeContext(destination.clone());
+        plan.level = LevelChoice::Reserve(*level);
     }
     plan
 }

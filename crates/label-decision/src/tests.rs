@@ -734,3 +734,27 @@ proptest! {
         prop_assert_eq!(proc_label.level(), mount.level());
     }
 }
+
+#[test]
+fn a_volume_mounted_with_context_gives_its_level_only_to_a_fresh_allocation() {
+    let volume = vec![("/data".to_string(), level("s0:c4,c8"))];
+    let allocate = labelled(decide(&SpecFacts::default(), &policy(), &none()).unwrap());
+    let p = follow_volume_context(allocate.clone(), &volume);
+    assert_eq!(p.rule, Rule::VolumeContext("/data".into()));
+    assert_eq!(p.rule.to_string(), "volume-context (/data)");
+    assert_eq!(p.level, LevelChoice::Reserve(level("s0:c4,c8")));
+    assert_eq!(
+        follow_volume_context(allocate, &[]).level,
+        LevelChoice::Allocate
+    );
+    // A level the spec names stays: the volume's plan then reports the conflict.
+    let annotated = labelled(
+        decide(
+            &spec_with(&[("run.mcsrun.level", "s0:c1,c2")]),
+            &policy(),
+            &none(),
+        )
+        .unwrap(),
+    );
+    assert_eq!(follow_volume_context(annotated.clone(), &volume), annotated);
+}

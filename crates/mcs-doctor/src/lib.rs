@@ -7,7 +7,8 @@
 //! 2. `policy`: the container contexts exist in the loaded policy ([`policy`]);
 //! 3. `storage`: the engines' layer directories carry labels containers can read ([`storage`]);
 //! 4. `domains`: the labels of mcsrun, the runtime and the running engines ([`domains`]);
-//! 5. `config`, `runtime`, `state`, `gc`: mcsrun's own setup ([`mcsrun_setup`]).
+//! 5. `config`, `runtime`, `state`, `gc`: mcsrun's own setup ([`mcsrun_setup`]);
+//! 6. `levels`: the MCS levels in use on the host, by owner, and collisions ([`levels`]).
 //!
 //! On a host without SELinux, 2–4 are reported as skipped. Host facts are read under a
 //! [`selinux_host::HostPaths`] root through replaceable probes ([`Doctor`]), so every
@@ -17,6 +18,7 @@
 
 pub mod domains;
 pub mod host;
+pub mod levels;
 pub mod mcsrun_setup;
 pub mod policy;
 pub mod report;
@@ -112,6 +114,7 @@ pub fn collect(
     checks.push(mcsrun_setup::config_check(loaded));
     checks.push(mcsrun_setup::runtime_check(doctor, settings));
     checks.extend(mcsrun_setup::store_checks(settings));
+    checks.extend(levels::level_checks(settings, &doctor.host));
     Report { checks }
 }
 
@@ -147,6 +150,8 @@ mod tests {
     fn private_settings(dir: &Path) -> Settings {
         Settings {
             state_dir: dir.join("state"),
+            docker_data_root: dir.join("var/lib/docker"),
+            containers_storage: dir.join("var/lib/containers/storage"),
             ..Settings::defaults()
         }
     }
@@ -168,6 +173,7 @@ mod tests {
                 ("config", State::Ok),
                 ("runtime", State::Ok),
                 ("state", State::Ok),
+                ("levels", State::Ok),
             ]
         );
         assert!(report.checks[1].message.starts_with("skipped: "));
@@ -236,6 +242,7 @@ mod tests {
                 ("config", State::Ok),
                 ("runtime", State::Ok),
                 ("state", State::Ok),
+                ("levels", State::Ok),
             ],
             "{}",
             report.to_text()
@@ -251,5 +258,11 @@ mod tests {
         let json = report.to_json();
         assert_eq!(json["ok"], false);
         assert_eq!(json["checks"][4]["state"], "fail");
+        let levels = report.checks.last().unwrap();
+        assert_eq!(
+            levels.message,
+            "0 levels in use on this host by owner: mcsrun 0, docker 0, podman 0, unknown 0",
+            "dockerd at s0 is no container's level"
+        );
     }
 }

@@ -23,6 +23,9 @@ pub struct ConfigFile {
     pub process_type: Option<String>,
     pub file_type: Option<String>,
     pub privileged: Option<String>,
+    pub foreign_level: Option<String>,
+    pub docker_data_root: Option<String>,
+    pub containers_storage: Option<String>,
     pub rootfs_label: Option<String>,
     pub log_file: Option<String>,
     pub log_level: Option<String>,
@@ -120,6 +123,9 @@ level_prefix = "s0"
 process_type = "system_u:system_r:spc_t"
 file_type = "system_u:object_r:container_file_t"
 privileged = "label"
+foreign_level = "refuse"
+docker_data_root = "/srv/docker"
+containers_storage = "/srv/containers"
 rootfs_label = "relabel"
 log_file = "/var/log/mcsrun.log"
 log_level = "debug"
@@ -135,6 +141,9 @@ gc_grace_seconds = 5
         assert_eq!(c.level_prefix, Some(Sensitivity::S0));
         assert_eq!(c.gc_grace_seconds, Some(5));
         assert_eq!(c.rootfs_label.as_deref(), Some("relabel"));
+        assert_eq!(c.foreign_level.as_deref(), Some("refuse"));
+        assert_eq!(c.docker_data_root.as_deref(), Some("/srv/docker"));
+        assert_eq!(c.containers_storage.as_deref(), Some("/srv/containers"));
     }
 
     #[test]

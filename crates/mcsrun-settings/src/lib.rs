@@ -83,6 +83,17 @@ pub enum PrivilegedPolicy {
     Label,
 }
 
+/// What a create does when the level its spec brings is already used on the host by
+/// another owner's container (`foreign_level` key).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ForeignLevelPolicy {
+    /// Log it (and `mcsctl status` shows it); the container is created.
+    #[default]
+    Warn,
+    /// Refuse the create, naming both owners.
+    Refuse,
+}
+
 /// Verbosity of mcsrun's own log (`log_level` key).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
 pub enum LogLevel {
@@ -125,6 +136,9 @@ keyword_enum!(SelinuxMode, "auto, force, off or dry-run", {
 keyword_enum!(PrivilegedPolicy, "skip or label", {
     "skip" => PrivilegedPolicy::Skip, "label" => PrivilegedPolicy::Label,
 });
+keyword_enum!(ForeignLevelPolicy, "warn or refuse", {
+    "warn" => ForeignLevelPolicy::Warn, "refuse" => ForeignLevelPolicy::Refuse,
+});
 keyword_enum!(LogLevel, "error, warn, info or debug", {
     "error" => LogLevel::Error, "warn" => LogLevel::Warn,
     "info" => LogLevel::Info, "debug" => LogLevel::Debug,
@@ -158,6 +172,11 @@ pub struct Settings {
     pub process_type: Option<String>,
     pub file_type: Option<String>,
     pub privileged: PrivilegedPolicy,
+    pub foreign_level: ForeignLevelPolicy,
+    /// `docker_data_root`: docker's records of the containers it knows (`data-root`).
+    pub docker_data_root: PathBuf,
+    /// `containers_storage`: containers/storage's graph root (podman, CRI-O).
+    pub containers_storage: PathBuf,
     pub rootfs_label: RootfsLabelMode,
     pub log_file: Option<PathBuf>,
     pub log_level: LogLevel,
@@ -181,6 +200,9 @@ impl Settings {
             process_type: None,
             file_type: None,
             privileged: PrivilegedPolicy::Skip,
+            foreign_level: ForeignLevelPolicy::Warn,
+            docker_data_root: PathBuf::from("/var/lib/docker"),
+            containers_storage: PathBuf::from("/var/lib/containers/storage"),
             rootfs_label: RootfsLabelMode::Auto,
             log_file: None,
             log_level: LogLevel::Info,
@@ -276,6 +298,15 @@ impl Settings {
         self.file_type = f.file_type.or(self.file_type.take());
         if let Some(v) = f.privileged {
             self.privileged = word(src(), "privileged", v)?;
+        }
+        if let Some(v) = f.foreign_level {
+            self.foreign_level = word(src(), "foreign_level", v)?;
+        }
+        if let Some(v) = f.docker_data_root {
+            self.docker_data_root = PathBuf::from(v);
+        }
+        if let Some(v) = f.containers_storage {
+            self.containers_storage = PathBuf::from(v);
         }
         if let Some(v) = f.rootfs_label {
             self.rootfs_label = v.parse().map_err(|_| SettingsError::Value {
@@ -527,6 +558,7 @@ mod tests {
         for (key, bad) in [
             ("rootfs_label", "maybe"),
             ("privileged", "yes"),
+            ("foreign_level", "ignore"),
             ("log_level", "loud"),
         ] {
             let cfg = config(d.path(), &format!("{key} = \"{bad}\"\n"));

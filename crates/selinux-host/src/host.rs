@@ -17,6 +17,18 @@ use crate::policy::{self, KernelPolicy, PolicyError, PolicyOracle};
 use crate::selinuxfs::{find_selinuxfs, read_flag, FilesystemProbe, KernelFilesystems};
 use crate::types::{self, ContainerTypes, TypeOverrides};
 
+/// From this many processes on, [`SelinuxHost::process_labels`] reads on several threads.
+const PARALLEL_WALK_FROM: usize = 256;
+
+/// Every live process's label, as [`SelinuxHost::process_labels`] found them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ProcessLabels {
+    /// (pid, label), by pid.
+    pub labels: Vec<(u32, Context)>,
+    /// Processes whose label could not be read (e.g. the policy denies it).
+    pub unreadable: Vec<u32>,
+}
+
 /// What the running kernel enforces now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EnforceMode {
@@ -165,6 +177,60 @@ impl SelinuxHost {
     /// The SELinux label of process `pid`, if it has one.
     pub fn process_label(&self, pid: u32) -> Result<Option<Context>, HostError> {
         labels::process_label(&self.paths, Some(pid))
+    }
+
+    /// The label of every live process that has one, by pid (ascending). A process that
+    /// ends during the walk is left out, and so is one whose label is not a context (the
+    /// kernel's own threads under some policies); a label that cannot be read for another
+    /// reason is counted in [`ProcessLabels::unreadable`]. Only listing `/proc` fails.
+    pub fn process_labels(&self) -> Result<ProcessLabels, HostError> {
+        let proc_dir = self.paths.resolve("/proc");
+        let entries = std::fs::read_dir(&proc_dir).map_err(|source| HostError::Read {
+            path: proc_dir.clone(),
+            source,
+        })?;
+        let pids: Vec<u32> = entries
+            .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+            .collect();
+        // One read per process; a long list is shared among the cores.
+        let threads = if pids.len() < PARALLEL_WALK_FROM {
+            1
+        } else {
+            std::thread::available_parallelism().map_or(1, |n| n.get().min(4))
+        };
+        let chunk = pids.len().div_ceil(threads).max(1);
+        let parts: Vec<ProcessLabels> = std::thread::scope(|scope| {
+            let workers: Vec<_> = pids
+                .chunks(chunk)
+                .skip(1)
+                .map(|part| scope.spawn(move || self.labels_of(part)))
+                .collect();
+            let mut parts = vec![self.labels_of(pids.chunks(chunk).next().unwrap_or(&[]))];
+            parts.extend(workers.into_iter().map(|w| w.join().unwrap_or_default()));
+            parts
+        });
+        let mut found = ProcessLabels::default();
+        for part in parts {
+            found.labels.extend(part.labels);
+            found.unreadable.extend(part.unreadable);
+        }
+        found.labels.sort_unstable_by_key(|(pid, _)| *pid);
+        found.unreadable.sort_unstable();
+        Ok(found)
+    }
+
+    fn labels_of(&self, pids: &[u32]) -> ProcessLabels {
+        let mut found = ProcessLabels::default();
+        for &pid in pids {
+            match self.process_label(pid) {
+                Ok(Some(label)) => found.labels.push((pid, label)),
+                Ok(None)
+                | Err(HostError::NoSuchProcess { .. })
+                | Err(HostError::BadLabel { .. }) => {}
+                Err(_) => found.unreadable.push(pid),
+            }
+        }
+        found
     }
 
     /// The label of this process, if it has one.

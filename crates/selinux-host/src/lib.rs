@@ -18,7 +18,7 @@ pub mod xattr;
 
 pub use config::{ConfiguredMode, SelinuxConfig, DEFAULT_POLICY_TYPE};
 pub use error::HostError;
-pub use host::{EnforceMode, HostStatus, SelinuxHost};
+pub use host::{EnforceMode, HostStatus, ProcessLabels, SelinuxHost};
 pub use labels::{file_label, parse_label_text, process_label, raw_file_label, set_file_label};
 pub use paths::HostPaths;
 pub use policy::{validate_context, KernelPolicy, PolicyError, PolicyOracle};

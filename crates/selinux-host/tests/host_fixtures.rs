@@ -432,3 +432,45 @@ fn this_machine_has_selinux_off() {
     let types = host.container_types(&TypeOverrides::default()).unwrap();
     assert_eq!(types.process.context.type_(), "container_t");
 }
+
+#[test]
+fn process_labels_lists_every_labelled_process_and_counts_the_unreadable() {
+    let fx = Fixture::new();
+    let attr = |pid: &str| {
+        let dir = fx.path(&format!("proc/{pid}/attr"));
+        fs::create_dir_all(&dir).unwrap();
+        dir.join("current")
+    };
+    fs::write(attr("12"), "system_u:system_r:container_t:s0:c1,c2\0").unwrap();
+    fs::write(attr("3"), "system_u:system_r:init_t:s0\n").unwrap();
+    fs::write(attr("40"), "kernel\0").unwrap();
+    fs::write(attr("41"), "").unwrap();
+    // A label that is a directory cannot be read: counted, not fatal.
+    fs::create_dir(attr("50")).unwrap();
+    // No attr dir: the process ended while /proc was listed.
+    fs::create_dir_all(fx.path("proc/60")).unwrap();
+    fs::create_dir_all(fx.path("proc/self")).unwrap();
+    let host = SelinuxHost::with_probes(
+        HostPaths::under(fx.root()),
+        FakeFilesystems::default(),
+        KernelPolicy,
+    );
+    let found = host.process_labels().unwrap();
+    assert_eq!(
+        found.labels,
+        vec![
+            (3, ctx("system_u:system_r:init_t:s0")),
+            (12, ctx("system_u:system_r:container_t:s0:c1,c2")),
+        ]
+    );
+    assert_eq!(found.unreadable, vec![50]);
+    let none = Fixture::new();
+    let error = SelinuxHost::with_probes(
+        HostPaths::under(none.root()),
+        FakeFilesystems::default(),
+        KernelPolicy,
+    )
+    .process_labels()
+    .unwrap_err();
+    assert!(error.to_string().contains("proc"), "{error}");
+}

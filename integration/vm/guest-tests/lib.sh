@@ -192,12 +192,13 @@ stop_containerd() {
 
 # start_dockerd [ARGS...]: dockerd with mcsrun as its default runtime, on a
 # containerd started here (dockerd's own gives its containerd about ten
-# seconds, too short under emulation).
+# seconds, too short under emulation). DOCKER_EXTRA_RUNTIMES, when set, is
+# JSON members added to daemon.json's "runtimes".
 start_dockerd() {
   start_containerd || return 1
   mkdir -p /etc/docker
   cat > /etc/docker/daemon.json <<JSON
-{"runtimes": {"mcsrun": {"path": "/usr/local/bin/mcsrun"}}, "default-runtime": "mcsrun"}
+{"runtimes": {"mcsrun": {"path": "/usr/local/bin/mcsrun"}${DOCKER_EXTRA_RUNTIMES:+, $DOCKER_EXTRA_RUNTIMES}}, "default-runtime": "mcsrun"}
 JSON
   setsid dockerd --containerd /run/containerd/containerd.sock \
     --iptables=false --ip6tables=false --bridge=none "$@" \
