@@ -25,6 +25,7 @@ pub mod plan;
 pub mod relabel;
 pub mod remount;
 pub mod rootfs;
+mod thread_fs;
 pub mod volumes;
 
 pub use error::{FsLabelError, Result};

@@ -2,9 +2,11 @@
 //! hand-made bundle's rootfs and `z`/`Z` volumes get the container's label.
 //!
 //! - Never follows symlinks: directories are opened `O_NOFOLLOW` relative to their
-//!   parent's fd, other entries are labelled with `lsetxattr` through
-//!   `/proc/self/fd/<parent>/<name>`, so swapping a directory for a symlink during the
-//!   walk cannot lead outside the tree. Symlinks themselves get the label.
+//!   parent's fd, and a worker thread (with a cwd of its own, `unshare(CLONE_FS)`)
+//!   `fchdir`s into the directory it labels and labels the other entries by their bare
+//!   name with `lgetxattr`/`lsetxattr`: one path component, no walk above it that a
+//!   concurrent rename could redirect (where a thread cannot have its own cwd, through
+//!   `/proc/self/fd/<parent>/<name>`). Symlinks themselves get the label.
 //! - Stays on the root's filesystem: an entry with another `st_dev` (a mount point) is
 //!   neither labelled nor entered.
 //! - Writes only where the label differs. libselinux's `lsetfilecon` stores the context
@@ -166,15 +168,13 @@ impl Walker {
                 name,
                 path: self.root.clone(),
             });
-            if self.threads <= 1 {
-                self.work();
-            } else {
-                std::thread::scope(|scope| {
-                    for _ in 0..self.threads {
-                        scope.spawn(|| self.work());
-                    }
-                });
-            }
+            // Workers are always threads of their own: each changes its own cwd, never
+            // the caller's.
+            std::thread::scope(|scope| {
+                for _ in 0..self.threads.max(1) {
+                    scope.spawn(|| self.work());
+                }
+            });
             if let Some(error) = self.queue.lock().expect("queue lock").error.take() {
                 return Err(error);
             }
@@ -198,6 +198,7 @@ impl Walker {
 
     /// A worker: takes directories until none is left and no one can add more.
     fn work(&self) {
+        let own_cwd = crate::thread_fs::unshare_cwd().is_ok();
         loop {
             let job = {
                 let mut queue = self.queue.lock().expect("queue lock");
@@ -216,7 +217,7 @@ impl Walker {
                     queue = self.wake.wait(queue).expect("queue lock");
                 }
             };
-            let result = self.process_dir(&job);
+            let result = self.process_dir(&job, own_cwd);
             let mut queue = self.queue.lock().expect("queue lock");
             queue.active -= 1;
             match result {
@@ -232,8 +233,11 @@ impl Walker {
     }
 
     /// Labels one directory and its non-directory entries; returns its subdirectories.
-    fn process_dir(&self, job: &DirJob) -> Result<Vec<DirJob>> {
+    /// With `own_cwd` (this thread's cwd is its own) the entries are reached by name
+    /// from the directory made the cwd, else through `/proc/self/fd`.
+    fn process_dir(&self, job: &DirJob, own_cwd: bool) -> Result<Vec<DirJob>> {
         let io_error = |path: &Path, e: io::Error| FsLabelError::io(path, e);
+        let child_path = |name: &CStr| job.path.join(OsStr::from_bytes(name.to_bytes()));
         let dir = match open_dir_at(job.parent.as_fd(), &job.name, true) {
             Ok(dir) => dir,
             // Gone, or no longer a directory (then it was labelled as what it is now by
@@ -252,36 +256,41 @@ impl Walker {
         if self.label_fd(&dir).map_err(|e| io_error(&job.path, e))? {
             self.changed.fetch_add(1, Ordering::Relaxed);
         }
+        let by_name = own_cwd && rustix::process::fchdir(&dir).is_ok();
         let dir = Arc::new(dir);
         let mut children = Vec::new();
         for name in read_dir_names(&dir).map_err(|e| io_error(&job.path, e))? {
-            let child_path = job.path.join(OsStr::from_bytes(name.to_bytes()));
             let stat = match rustix::fs::statat(&*dir, &*name, AtFlags::SYMLINK_NOFOLLOW) {
                 Ok(stat) => stat,
                 Err(Errno::NOENT) => continue,
-                Err(e) => return Err(io_error(&child_path, e.into())),
+                Err(e) => return Err(io_error(&child_path(&name), e.into())),
             };
             if device_of(&stat) != self.device {
                 self.skipped.fetch_add(1, Ordering::Relaxed);
                 continue;
             }
             if FileType::from_raw_mode(stat.st_mode) == FileType::Directory {
+                let path = child_path(&name);
                 children.push(DirJob {
                     parent: Arc::clone(&dir),
                     name,
-                    path: child_path,
+                    path,
                 });
                 continue;
             }
             self.seen.fetch_add(1, Ordering::Relaxed);
-            let via_parent = proc_fd_path(dir.as_fd(), &name);
-            match self.label_path(&via_parent) {
+            let labelled = if by_name {
+                self.label_path(Path::new(OsStr::from_bytes(name.to_bytes())))
+            } else {
+                self.label_path(&proc_fd_path(dir.as_fd(), &name))
+            };
+            match labelled {
                 Ok(true) => {
                     self.changed.fetch_add(1, Ordering::Relaxed);
                 }
                 Ok(false) => {}
                 Err(e) if is(&e, Errno::NOENT) => {}
-                Err(e) => return Err(io_error(&child_path, e)),
+                Err(e) => return Err(io_error(&child_path(&name), e)),
             }
         }
         Ok(children)

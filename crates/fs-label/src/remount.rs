@@ -271,26 +271,13 @@ pub(crate) fn mount_overlay(target: &Path, flags: MountFlags, data: &MountData) 
     std::thread::scope(|scope| {
         scope
             .spawn(|| {
-                unshare_cwd()?;
+                crate::thread_fs::unshare_cwd()?;
                 std::env::set_current_dir(cwd)?;
                 do_mount()
             })
             .join()
             .unwrap_or_else(|_| Err(io::Error::other("mount thread panicked")))
     })
-}
-
-/// Gives the calling thread its own cwd, root and umask (`unshare(CLONE_FS)`), so a
-/// `chdir` in it leaves the rest of the process where it was.
-#[allow(unsafe_code)]
-fn unshare_cwd() -> io::Result<()> {
-    // SAFETY: rustix marks unshare unsafe because `CLONE_FILES` would give this thread
-    // its own fd table, so that descriptors other threads open afterwards are not valid
-    // here (and the other way round). Only `CLONE_FS` is passed: the thread's cwd, root
-    // and umask become its own copy; fd tables, memory and every other shared resource
-    // stay shared, so no descriptor or pointer any thread holds changes meaning.
-    unsafe { rustix::thread::unshare_unsafe(rustix::thread::UnshareFlags::FS) }?;
-    Ok(())
 }
 
 /// Every mount of the superblock `device` in every mount namespace, as (a pid in that

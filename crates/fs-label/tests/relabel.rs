@@ -110,6 +110,38 @@ fn dry_run_counts_without_writing_and_threads_agree() {
 
 #[test]
 #[ignore = "root: sets arbitrary security.selinux values (CAP_MAC_ADMIN where SELinux is on)"]
+fn the_callers_working_directory_stays_where_it_was() {
+    // The workers change into each directory they label; the caller, whose cwd the
+    // runtime inherits (the bundle), must not notice.
+    let (_dir, base) = canonical_tempdir();
+    let root = base.join("tree");
+    for i in 0..8 {
+        fs::create_dir_all(root.join(format!("d{i}/e"))).unwrap();
+        fs::write(root.join(format!("d{i}/e/f")), "x").unwrap();
+    }
+    let before = std::env::current_dir().unwrap();
+    for threads in [1, 3] {
+        let report = relabel_tree(
+            &root,
+            LABEL,
+            &RelabelOptions {
+                threads,
+                dry_run: false,
+            },
+        )
+        .unwrap();
+        assert_eq!(report.files_seen, 1 + 8 * 3);
+        assert_eq!(
+            std::env::current_dir().unwrap(),
+            before,
+            "threads={threads}"
+        );
+    }
+    assert_eq!(selinux_xattr(&root.join("d7/e/f")), Some(stored(LABEL)));
+}
+
+#[test]
+#[ignore = "root: sets arbitrary security.selinux values (CAP_MAC_ADMIN where SELinux is on)"]
 fn a_single_file_root_is_labelled_and_a_missing_root_is_named() {
     let (_dir, base) = canonical_tempdir();
     let file = base.join("config.yaml");
