@@ -738,8 +738,9 @@ fn dry_run_only_logs_the_relabel_of_a_writable_rootfs() {
 }
 
 /// `SigIgn` and `SigBlk` of a runtime started through mcsrun (`via_mcsrun`) or directly, by
-/// a caller that ignores SIGPIPE and blocks SIGUSR1 when `unusual` is set.
-fn runtime_signal_state(host: &Host, via_mcsrun: bool, unusual: bool) -> String {
+/// a caller that ignores SIGPIPE and SIGHUP and blocks SIGUSR1 when `unusual` is set.
+/// `args` is mcsrun's call: `state` is exec'd, `--version` runs the runtime as a child.
+fn runtime_signal_state(host: &Host, via_mcsrun: Option<&str>, unusual: bool) -> String {
     use std::os::unix::process::CommandExt;
     let script = host.path("signal-state.sh");
     fs::write(
@@ -748,8 +749,10 @@ fn runtime_signal_state(host: &Host, via_mcsrun: bool, unusual: bool) -> String 
     )
     .unwrap();
     fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-    let mut cmd = if via_mcsrun {
-        let mut cmd = host.mcsrun_cmd(&["--mcs-runtime", path_str(&script), "state", "x"]);
+    let mut cmd = if let Some(call) = via_mcsrun {
+        let mut args = vec!["--mcs-runtime", path_str(&script)];
+        args.extend(call.split(' '));
+        let mut cmd = host.mcsrun_cmd(&args);
         cmd.env_remove("MCSRUN_CONFIG");
         cmd
     } else {
@@ -760,6 +763,7 @@ fn runtime_signal_state(host: &Host, via_mcsrun: bool, unusual: bool) -> String 
         unsafe {
             cmd.pre_exec(|| {
                 libc::signal(libc::SIGPIPE, libc::SIG_IGN);
+                libc::signal(libc::SIGHUP, libc::SIG_IGN);
                 let mut set: libc::sigset_t = std::mem::zeroed();
                 libc::sigemptyset(&mut set);
                 libc::sigaddset(&mut set, libc::SIGUSR1);
@@ -770,19 +774,27 @@ fn runtime_signal_state(host: &Host, via_mcsrun: bool, unusual: bool) -> String 
     }
     let out = host.run(&mut cmd);
     out.expect_success("signal-state runtime");
+    // (`--version` adds mcsrun's own line.)
     out.stdout_text()
+        .lines()
+        .filter(|l| l.starts_with("Sig"))
+        .map(|l| format!("{l}\n"))
+        .collect()
 }
 
 #[test]
 fn the_runtime_gets_the_callers_signal_dispositions_and_mask() {
     let host = Host::new(BINS, AUTO);
     for unusual in [false, true] {
-        let direct = runtime_signal_state(&host, false, unusual);
-        let through = runtime_signal_state(&host, true, unusual);
-        assert_eq!(
-            through, direct,
-            "caller ignoring SIGPIPE and blocking SIGUSR1: {unusual}"
-        );
+        let direct = runtime_signal_state(&host, None, unusual);
+        // Exec'd (state) and run as a child (--version, as a labelled create is).
+        for call in ["state x", "--version"] {
+            let through = runtime_signal_state(&host, Some(call), unusual);
+            assert_eq!(
+                through, direct,
+                "mcsrun {call}, caller ignoring SIGPIPE and SIGHUP and blocking SIGUSR1: {unusual}"
+            );
+        }
     }
     // The ordinary caller's SIGPIPE stays the default (std's start-up would have left it
     // ignored: bit 0x1000 of SigIgn), the unusual caller's stays ignored.
@@ -793,8 +805,16 @@ fn the_runtime_gets_the_callers_signal_dispositions_and_mask() {
             .expect("SigIgn line");
         u64::from_str_radix(ign, 16).unwrap() & (1 << (libc::SIGPIPE - 1)) != 0
     };
-    assert!(!sigpipe_ignored(&runtime_signal_state(&host, true, false)));
-    assert!(sigpipe_ignored(&runtime_signal_state(&host, true, true)));
+    assert!(!sigpipe_ignored(&runtime_signal_state(
+        &host,
+        Some("state x"),
+        false
+    )));
+    assert!(sigpipe_ignored(&runtime_signal_state(
+        &host,
+        Some("state x"),
+        true
+    )));
 }
 
 #[test]

@@ -119,11 +119,67 @@ impl Drop for Forwarding {
     }
 }
 
+/// The caller's signal mask and the dispositions a child must start with: those
+/// mcsrun found (ignored or default) for SIGPIPE and for the signals it forwards. std's
+/// spawn would give the child an empty mask and SIGPIPE at its default, and glibc's
+/// posix_spawn leaves its own internal signals (32, 33) ignored in the child.
+struct CallerSignals {
+    mask: libc::sigset_t,
+    dispositions: Vec<(libc::c_int, libc::sighandler_t)>,
+}
+
+impl CallerSignals {
+    fn of(forwarding: &Forwarding) -> CallerSignals {
+        // SAFETY: zeroed sigset_t/sigaction are valid out-parameters; a null new set or
+        // action only queries.
+        unsafe {
+            let mut mask: libc::sigset_t = std::mem::zeroed();
+            libc::pthread_sigmask(libc::SIG_BLOCK, std::ptr::null(), &mut mask);
+            let mut pipe: libc::sigaction = std::mem::zeroed();
+            libc::sigaction(libc::SIGPIPE, std::ptr::null(), &mut pipe);
+            let dispositions = forwarding
+                .old_actions
+                .iter()
+                .map(|(sig, old)| (*sig, old.sa_sigaction))
+                .chain([(libc::SIGPIPE, pipe.sa_sigaction)])
+                .filter(|(_, h)| *h == libc::SIG_IGN || *h == libc::SIG_DFL)
+                .collect();
+            CallerSignals { mask, dispositions }
+        }
+    }
+
+    /// In the child between fork and exec: only async-signal-safe calls, no allocation.
+    fn restore(&self) -> std::io::Result<()> {
+        for (sig, handler) in &self.dispositions {
+            // SAFETY: a zeroed sigaction with SIG_IGN/SIG_DFL and an empty mask is a valid
+            // action; sigaction and pthread_sigmask are async-signal-safe.
+            unsafe {
+                let mut action: libc::sigaction = std::mem::zeroed();
+                action.sa_sigaction = *handler;
+                libc::sigemptyset(&mut action.sa_mask);
+                libc::sigaction(*sig, &action, std::ptr::null_mut());
+            }
+        }
+        // SAFETY: `mask` is the set pthread_sigmask filled in the parent.
+        unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &self.mask, std::ptr::null_mut()) };
+        Ok(())
+    }
+}
+
 /// Runs `runtime args…` as a child with this process's stdio and fds, forwarding the
-/// caller's stop signals to it, and returns how it ended.
+/// caller's stop signals to it, and returns how it ended. The child starts with the
+/// caller's signal mask and dispositions, as an exec would leave them.
 pub fn run_runtime(runtime: &Path, args: &[OsString]) -> std::io::Result<ChildEnd> {
+    use std::os::unix::process::CommandExt;
     let forwarding = Forwarding::install();
-    let mut child = Command::new(runtime).args(args).spawn()?;
+    let signals = CallerSignals::of(&forwarding);
+    let mut command = Command::new(runtime);
+    command.args(args);
+    // SAFETY: the hook runs in the forked child before exec and calls only
+    // async-signal-safe functions on data prepared before the fork (see `restore`). A
+    // pre_exec hook also makes std fork and exec rather than posix_spawn.
+    unsafe { command.pre_exec(move || signals.restore()) };
+    let mut child = command.spawn()?;
     forwarding.child(child.id());
     let status = child.wait();
     drop(forwarding);
