@@ -165,13 +165,13 @@ fn json_report_has_the_documented_shape() {
         .collect();
     assert_eq!(names[0], "selinux");
     assert!(
-        names.ends_with(&["config", "runtime", "state"]),
+        names.ends_with(&["config", "runtime", "state", "levels"]),
         "{names:?}"
     );
     if !selinux_enabled() {
         assert_eq!(
             names,
-            ["selinux", "policy", "storage", "domains", "config", "runtime", "state"]
+            ["selinux", "policy", "storage", "domains", "config", "runtime", "state", "levels"]
         );
         assert_eq!(checks[0]["state"], "warn");
         assert!(checks[0]["message"]
