@@ -8,7 +8,8 @@
 only_on_boot enforcing
 
 MCS=(podman --runtime /usr/local/bin/mcsrun)
-PLAIN=(podman --runtime /usr/bin/crun)
+# crun would ask systemd over D-Bus for a scope; the guest runs no D-Bus daemon.
+PLAIN=(podman --runtime /usr/bin/crun --cgroup-manager cgroupfs)
 
 section "podman"
 mkdir -p /var/lib/containers/storage
@@ -54,10 +55,11 @@ check "podman's p-fixed runs at s0:c1,c2, held by mcsrun" "$out $(pid_label "$(p
 b=$WORK/podman-neighbour
 rm -rf "$b"; mkdir -p "$b"
 make_busybox_rootfs "$b/rootfs"
-write_bundle_config "$b" neighbour '["sleep","600"]'
 echo 'categories = "c1.c3"' > "$WORK/tiny.toml"
 got=() refused=
 for i in 1 2 3; do
+  # A fresh config.json each time: a create writes its labels into the bundle.
+  write_bundle_config "$b" neighbour '["sleep","600"]'
   # A detached container keeps the stdio it was given: never a pipe that is waited on.
   if MCSRUN_CONFIG=$WORK/tiny.toml timeout 120 mcsrun run -d --bundle "$b" "neighbour-$i" \
     < /dev/null > "$WORK/neighbour-$i.out" 2>&1; then
