@@ -7,7 +7,7 @@
 
 use std::path::{Path, PathBuf};
 
-use host_levels::{Engine, HostLevels, McsrunHold, Me, Sources};
+use host_levels::{Engine, HostLevels, McsrunHold, Me};
 use label_decision::LevelChoice;
 use mcs_alloc::{Owner, Store};
 use mcsrun_settings::{ForeignLevelPolicy, LogLevel};
@@ -84,38 +84,15 @@ pub fn scan(
             })
             .collect(),
     };
-    let mut engines = Vec::new();
-    for held in [
-        engine_record::docker_containers(&roots.docker),
-        engine_record::storage_containers(&roots.storage),
-    ] {
-        engines.extend(held.containers);
-        for problem in held.problems {
-            ctx.decisions.event(
-                LogLevel::Warn,
-                "host-levels",
-                json!({"unreadable": problem.to_string()}),
-            );
-        }
+    let gathered = host_levels::gather(&roots.docker, &roots.storage, ctx.host(), mcsrun);
+    for problem in &gathered.problems {
+        ctx.decisions.event(
+            LogLevel::Warn,
+            "host-levels",
+            json!({"unreadable": problem}),
+        );
     }
-    let processes = if ctx.host().is_enabled() {
-        let found = ctx.host().process_labels()?;
-        if !found.unreadable.is_empty() {
-            ctx.decisions.event(
-                LogLevel::Warn,
-                "host-levels",
-                json!({"unreadable_process_labels": found.unreadable}),
-            );
-        }
-        found.labels
-    } else {
-        Vec::new()
-    };
-    let host = HostLevels::build(Sources {
-        mcsrun,
-        engines,
-        processes,
-    });
+    let host = HostLevels::build(gathered.sources);
     for problem in &host.problems {
         ctx.decisions
             .event(LogLevel::Warn, "host-levels", json!({"unusable": problem}));

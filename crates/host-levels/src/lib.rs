@@ -3,7 +3,8 @@
 //! engines on one host can give two containers the same pair. mcsrun sees more: its own
 //! store, the records engines keep of their containers ([`engine_record::docker_containers`],
 //! [`engine_record::storage_containers`]) and the label of every live process. This crate
-//! merges them into one map, level → holders, and answers the two questions a create
+//! merges them into one map, level → holders ([`gather`] reads them), and answers the two
+//! questions a create
 //! asks: which pairs must a fresh allocation avoid ([`HostLevels::pairs`]), and who else
 //! uses the level a spec brings ([`HostLevels::others_at`]).
 //!
@@ -20,6 +21,10 @@
 //!   engines it is a collision nobody chose.
 
 #![forbid(unsafe_code)]
+
+mod gather;
+
+pub use gather::{gather, Gathered};
 
 use std::collections::HashMap;
 use std::fmt;

@@ -2,8 +2,7 @@
 //! podman, unknown), from mcsrun's store, the engines' records and the live processes'
 //! labels (see the host-levels crate), and a warning for each level two owners use.
 
-use engine_record::{docker_containers, storage_containers};
-use host_levels::{HostLevels, McsrunHold, Sources};
+use host_levels::{HostLevels, McsrunHold};
 use mcs_alloc::Store;
 use mcsrun_settings::Settings;
 use selinux_host::SelinuxHost;
@@ -13,7 +12,6 @@ use crate::Check;
 /// The `levels` lines: one summary, then one warning per collision and per record or
 /// label that could not be read.
 pub fn level_checks(settings: &Settings, host: &SelinuxHost) -> Vec<Check> {
-    let mut checks = Vec::new();
     let mut mcsrun = Vec::new();
     // A store that cannot be read is the `state` line's to report.
     if let Ok(Some(records)) = Store::open_existing(&settings.state_dir)
@@ -25,46 +23,18 @@ pub fn level_checks(settings: &Settings, host: &SelinuxHost) -> Vec<Check> {
             level: r.level,
         }));
     }
-    let mut engines = Vec::new();
-    for held in [
-        docker_containers(&settings.docker_data_root),
-        storage_containers(&settings.containers_storage),
-    ] {
-        engines.extend(held.containers);
-        checks.extend(
-            held.problems
-                .iter()
-                .map(|p| Check::warn("levels", format!("engine record not read: {p}"))),
-        );
-    }
-    let processes = if host.is_enabled() {
-        match host.process_labels() {
-            Ok(found) => {
-                if !found.unreadable.is_empty() {
-                    checks.push(Check::warn(
-                        "levels",
-                        format!(
-                            "the labels of {} processes could not be read (pids {:?}); levels they run at are not counted",
-                            found.unreadable.len(),
-                            found.unreadable
-                        ),
-                    ));
-                }
-                found.labels
-            }
-            Err(e) => {
-                checks.push(Check::warn("levels", e.to_string()));
-                Vec::new()
-            }
-        }
-    } else {
-        Vec::new()
-    };
-    let levels = HostLevels::build(Sources {
+    let gathered = host_levels::gather(
+        &settings.docker_data_root,
+        &settings.containers_storage,
+        host,
         mcsrun,
-        engines,
-        processes,
-    });
+    );
+    let checks: Vec<Check> = gathered
+        .problems
+        .iter()
+        .map(|p| Check::warn("levels", p.clone()))
+        .collect();
+    let levels = HostLevels::build(gathered.sources);
     let counts: Vec<String> = levels
         .count_by_kind()
         .iter()
