@@ -6,19 +6,17 @@
 //! backup) and that holds nothing else removes the file: nothing is left behind.
 
 use crate::{edit, Action, Edited, Engine, Options, ParseError};
-use std::ffi::CString;
+use rustix::io::Errno;
+use selinux_host::xattr;
 use std::fmt;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
-use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
-use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
 
 /// Configs larger than this are not engine configs.
 const MAX_SIZE: u64 = 16 << 20;
 const BACKUP_SUFFIX: &str = ".mcsctl-bak";
-const SELINUX_XATTR: &str = "security.selinux";
 
 #[derive(Debug)]
 pub enum SetupError {
@@ -280,45 +278,26 @@ pub fn write_atomic(path: &Path, bytes: &[u8], template: Option<&Path>) -> io::R
     result
 }
 
-/// Gives `to` the SELinux label of `from`; nothing when `from` has none or the file system
-/// keeps no labels.
+/// Gives `to` the SELinux label of `from` (of the file a symlinked config points at);
+/// nothing when `from` has none, the file system keeps no labels, or the label may not
+/// be set here.
 fn copy_selinux_label(from: &Path, to: &File) -> io::Result<()> {
-    let c_path = CString::new(from.as_os_str().as_bytes())?;
-    let c_name = CString::new(SELINUX_XATTR).expect("no NUL");
-    let mut value = vec![0u8; 256];
-    // SAFETY: valid NUL-terminated strings and a buffer of the length passed.
-    let len = unsafe {
-        libc::getxattr(
-            c_path.as_ptr(),
-            c_name.as_ptr(),
-            value.as_mut_ptr().cast(),
-            value.len(),
-        )
+    let errno = |e: &io::Error| e.raw_os_error().map(Errno::from_raw_os_error);
+    let value = match xattr::get(&fs::canonicalize(from)?) {
+        Ok(Some(value)) => value,
+        Ok(None) => return Ok(()),
+        Err(e) if errno(&e) == Some(Errno::OPNOTSUPP) => return Ok(()),
+        Err(e) => return Err(e),
     };
-    if len < 0 {
-        let error = io::Error::last_os_error();
-        return match error.raw_os_error() {
-            Some(libc::ENODATA | libc::ENOTSUP | libc::ERANGE) => Ok(()),
-            _ => Err(error),
-        };
+    match xattr::set_fd(to, &value) {
+        Err(e)
+            if matches!(
+                errno(&e),
+                Some(Errno::OPNOTSUPP | Errno::PERM | Errno::ACCESS | Errno::INVAL)
+            ) =>
+        {
+            Ok(())
+        }
+        other => other,
     }
-    // SAFETY: an open fd, a valid name, and `len` bytes of the buffer.
-    let set = unsafe {
-        libc::fsetxattr(
-            to.as_raw_fd(),
-            c_name.as_ptr(),
-            value.as_ptr().cast(),
-            len as usize,
-            0,
-        )
-    };
-    if set < 0 {
-        let error = io::Error::last_os_error();
-        // Without the right to set that label (or labels at all), keep the default one.
-        return match error.raw_os_error() {
-            Some(libc::ENOTSUP | libc::EPERM | libc::EACCES | libc::EINVAL) => Ok(()),
-            _ => Err(error),
-        };
-    }
-    Ok(())
 }

@@ -18,6 +18,8 @@
 //! back to their own and containerd to `runc`) nor held an empty runtimes table that
 //! setup filled (undo removes a table it leaves empty).
 
+#![forbid(unsafe_code)]
+
 mod containerd;
 mod docker;
 pub mod file;
