@@ -39,9 +39,13 @@ for tool in runc busybox chcon python3 cargo; do
 done
 cd "$(dirname "$0")/.."
 
-echo "building mcsrun, mcsctl and the benchmark examples (release)..." >&2
-cargo build --release --quiet -p mcsrun -p mcs-alloc -p fs-label \
+# The binaries the packages ship: release, static PIEs for the host triple, as
+# scripts/package.sh builds them (crt-static needs an explicit --target).
+host=$(rustc -vV | sed -n 's/^host: //p')
+echo "building mcsrun, mcsctl and the benchmark examples (release, static, $host)..." >&2
+RUSTFLAGS="${RUSTFLAGS:+$RUSTFLAGS }-C target-feature=+crt-static" \
+  cargo build --release --quiet --target "$host" -p mcsrun -p mcs-alloc -p fs-label \
   --bin mcsrun --bin mcsctl --example alloc_bench --example relabel_speed
 
-target=${CARGO_TARGET_DIR:-target}
+target=${CARGO_TARGET_DIR:-target}/$host
 exec python3 integration/bench/bench.py --target "$target" "${args[@]}"
