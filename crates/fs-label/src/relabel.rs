@@ -108,6 +108,11 @@ struct Walker {
     dry_run: bool,
     threads: usize,
     device: u64,
+    /// The mount points under the root, relative to it, by the mount table when the walk
+    /// began; `None` when that could not be read. A mount point is never labelled or
+    /// entered (a bind mount from the root's own filesystem has the root's device, so
+    /// only the table tells it); with none, an entry's type from the listing is enough.
+    mounts_below: Option<Vec<PathBuf>>,
     seen: AtomicU64,
     changed: AtomicU64,
     skipped: AtomicU64,
@@ -134,6 +139,7 @@ impl Walker {
             dry_run: options.dry_run,
             threads,
             device: std::os::unix::fs::MetadataExt::dev(&metadata),
+            mounts_below: mounts_below(root),
             seen: AtomicU64::new(0),
             changed: AtomicU64::new(0),
             skipped: AtomicU64::new(0),
@@ -259,17 +265,38 @@ impl Walker {
         let by_name = own_cwd && rustix::process::fchdir(&dir).is_ok();
         let dir = Arc::new(dir);
         let mut children = Vec::new();
-        for name in read_dir_names(&dir).map_err(|e| io_error(&job.path, e))? {
-            let stat = match rustix::fs::statat(&*dir, &*name, AtFlags::SYMLINK_NOFOLLOW) {
-                Ok(stat) => stat,
-                Err(Errno::NOENT) => continue,
-                Err(e) => return Err(io_error(&child_path(&name), e.into())),
+        for (name, listed) in read_dir_names(&dir).map_err(|e| io_error(&job.path, e))? {
+            // With no mount below the root, the listing's type is all that is needed (a
+            // directory is opened O_NOFOLLOW and checked again with fstat anyway);
+            // otherwise a mount point is skipped by name, and a stat tells the type and
+            // whether the entry is on the root's filesystem.
+            let no_mounts = self.mounts_below.as_ref().is_some_and(Vec::is_empty);
+            let kind = if no_mounts && listed != FileType::Unknown {
+                listed
+            } else {
+                if let Some(mounts) = self.mounts_below.as_ref().filter(|m| !m.is_empty()) {
+                    let relative = job.path.strip_prefix(&self.root).unwrap_or(&job.path);
+                    let name = OsStr::from_bytes(name.to_bytes());
+                    if mounts
+                        .iter()
+                        .any(|m| m.parent() == Some(relative) && m.file_name() == Some(name))
+                    {
+                        self.skipped.fetch_add(1, Ordering::Relaxed);
+                        continue;
+                    }
+                }
+                let stat = match rustix::fs::statat(&*dir, &*name, AtFlags::SYMLINK_NOFOLLOW) {
+                    Ok(stat) => stat,
+                    Err(Errno::NOENT) => continue,
+                    Err(e) => return Err(io_error(&child_path(&name), e.into())),
+                };
+                if device_of(&stat) != self.device {
+                    self.skipped.fetch_add(1, Ordering::Relaxed);
+                    continue;
+                }
+                FileType::from_raw_mode(stat.st_mode)
             };
-            if device_of(&stat) != self.device {
-                self.skipped.fetch_add(1, Ordering::Relaxed);
-                continue;
-            }
-            if FileType::from_raw_mode(stat.st_mode) == FileType::Directory {
+            if kind == FileType::Directory {
                 let path = child_path(&name);
                 children.push(DirJob {
                     parent: Arc::clone(&dir),
@@ -347,8 +374,8 @@ fn open_dir_at(parent: impl AsFd, name: &CStr, no_follow: bool) -> io::Result<Ow
     Ok(rustix::fs::openat(parent, name, flags, Mode::empty())?)
 }
 
-/// The names in a directory, `.` and `..` left out.
-fn read_dir_names(dir: &OwnedFd) -> io::Result<Vec<CString>> {
+/// The names in a directory with the type the listing gives, `.` and `..` left out.
+fn read_dir_names(dir: &OwnedFd) -> io::Result<Vec<(CString, FileType)>> {
     // The stream reads through its own descriptor (a dup of `dir`, which stays open for
     // the children's openat calls).
     let stream = Dir::new(dir.try_clone()?)?;
@@ -357,10 +384,26 @@ fn read_dir_names(dir: &OwnedFd) -> io::Result<Vec<CString>> {
         let entry = entry?;
         let name = entry.file_name();
         if name.to_bytes() != b"." && name.to_bytes() != b".." {
-            names.push(name.to_owned());
+            names.push((name.to_owned(), entry.file_type()));
         }
     }
     Ok(names)
+}
+
+/// The mount points strictly under `root` in this process's mount table, relative to
+/// `root`; `None` when the table cannot be read or `root` does not resolve.
+fn mounts_below(root: &Path) -> Option<Vec<PathBuf>> {
+    let root = root.canonicalize().ok()?;
+    let table = mountinfo::MountTable::read_self().ok()?;
+    Some(
+        table
+            .entries
+            .iter()
+            .filter(|e| e.mount_point != root)
+            .filter_map(|e| e.mount_point.strip_prefix(&root).ok())
+            .map(Path::to_path_buf)
+            .collect(),
+    )
 }
 
 /// `/proc/self/fd/<dir>/<name>`: `name` inside the directory `dir` is, without any
