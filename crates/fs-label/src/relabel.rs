@@ -264,26 +264,27 @@ impl Walker {
         }
         let by_name = own_cwd && rustix::process::fchdir(&dir).is_ok();
         let dir = Arc::new(dir);
+        // With no mount below the root, the listing's type is all that is needed (a
+        // directory is opened O_NOFOLLOW and checked again with fstat anyway); otherwise
+        // the mount points in this directory are skipped by name, and a stat tells every
+        // other entry's type and whether it is on the root's filesystem.
+        let no_mounts = self.mounts_below.as_ref().is_some_and(Vec::is_empty);
+        let relative = job.path.strip_prefix(&self.root).unwrap_or(&job.path);
+        let mount_points_here: Vec<&OsStr> = self
+            .mounts_below
+            .iter()
+            .flatten()
+            .filter(|m| m.parent() == Some(relative))
+            .filter_map(|m| m.file_name())
+            .collect();
         let mut children = Vec::new();
         for (name, listed) in read_dir_names(&dir).map_err(|e| io_error(&job.path, e))? {
-            // With no mount below the root, the listing's type is all that is needed (a
-            // directory is opened O_NOFOLLOW and checked again with fstat anyway);
-            // otherwise a mount point is skipped by name, and a stat tells the type and
-            // whether the entry is on the root's filesystem.
-            let no_mounts = self.mounts_below.as_ref().is_some_and(Vec::is_empty);
             let kind = if no_mounts && listed != FileType::Unknown {
                 listed
             } else {
-                if let Some(mounts) = self.mounts_below.as_ref().filter(|m| !m.is_empty()) {
-                    let relative = job.path.strip_prefix(&self.root).unwrap_or(&job.path);
-                    let name = OsStr::from_bytes(name.to_bytes());
-                    if mounts
-                        .iter()
-                        .any(|m| m.parent() == Some(relative) && m.file_name() == Some(name))
-                    {
-                        self.skipped.fetch_add(1, Ordering::Relaxed);
-                        continue;
-                    }
+                if mount_points_here.contains(&OsStr::from_bytes(name.to_bytes())) {
+                    self.skipped.fetch_add(1, Ordering::Relaxed);
+                    continue;
                 }
                 let stat = match rustix::fs::statat(&*dir, &*name, AtFlags::SYMLINK_NOFOLLOW) {
                     Ok(stat) => stat,
