@@ -711,13 +711,8 @@ state = {state}
             "pidfile": layout.docker_pid_file(),
             "containerd": layout.containerd_socket(),
             "deprecated-key-path": layout.docker_dir().join("key.json"),
-            "storage-driver": "overlay2",
-            "iptables": false,
-            "ip6tables": false,
-            "ip-forward": false,
-            "ip-masq": false,
-            "bridge": "none",
         });
+        let private = with_host_untouched(private);
         let object = config
             .as_object_mut()
             .ok_or("examples/daemon.json is not an object")?;
@@ -852,6 +847,23 @@ state = {state}
     }
 }
 
+/// `settings` plus what keeps every dockerd of the harness off the host's storage
+/// driver choice and network: overlay2, no iptables, forwarding, masquerading or bridge.
+fn with_host_untouched(mut settings: Value) -> Value {
+    let fixed = json!({
+            "storage-driver": "overlay2",
+            "iptables": false,
+            "ip6tables": false,
+            "ip-forward": false,
+            "ip-masq": false,
+            "bridge": "none",
+    });
+    if let (Some(object), Some(fixed)) = (settings.as_object_mut(), fixed.as_object()) {
+        object.extend(fixed.clone());
+    }
+    settings
+}
+
 /// A second dockerd on the harness's containerd, started by a check from a daemon.json
 /// it wrote (e.g. with `mcsctl setup docker`); removed with its containers when dropped.
 /// Its dirs are below the harness's base, so a run aborted with it still up is cleared
@@ -866,7 +878,7 @@ impl Engines {
     /// containerd (own socket, data, exec root, pid file and containerd namespace); no
     /// runtime is named.
     pub fn private_dockerd_settings(&self, dir: &Path, namespace: &str) -> Value {
-        json!({
+        with_host_untouched(json!({
             "hosts": [format!("unix://{}", dir.join("docker.sock").display())],
             "data-root": dir.join("data"),
             "exec-root": dir.join("exec"),
@@ -875,13 +887,7 @@ impl Engines {
             "containerd-namespace": namespace,
             "containerd-plugins-namespace": format!("plugins.{namespace}"),
             "deprecated-key-path": dir.join("key.json"),
-            "storage-driver": "overlay2",
-            "iptables": false,
-            "ip6tables": false,
-            "ip-forward": false,
-            "ip-masq": false,
-            "bridge": "none",
-        })
+        }))
     }
 
     /// Starts dockerd from `daemon_json` with the environment every engine here gets, and
