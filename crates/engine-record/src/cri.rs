@@ -71,11 +71,7 @@ mod tests {
     const SB: &str = "9c4beb5713e7ffb970c1d6d18bf84f1fb2ca9f3d5fb7f75621e7bebdee2f99d7";
 
     fn bind<'a>(index: usize, destination: &'a str, source: &'a str) -> BindMount<'a> {
-        BindMount {
-            index,
-            destination,
-            source,
-        }
+        BindMount::new(index, destination, source)
     }
 
     #[test]

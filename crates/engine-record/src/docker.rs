@@ -252,11 +252,7 @@ mod tests {
     const ID: &str = "0123abcd";
 
     fn bind<'a>(index: usize, destination: &'a str, source: &'a str) -> BindMount<'a> {
-        BindMount {
-            index,
-            destination,
-            source,
-        }
+        BindMount::new(index, destination, source)
     }
 
     fn record(

@@ -42,6 +42,16 @@ pub struct BindMount<'a> {
     pub source: &'a str,
 }
 
+impl<'a> BindMount<'a> {
+    pub fn new(index: usize, destination: &'a str, source: &'a str) -> BindMount<'a> {
+        BindMount {
+            index,
+            destination,
+            source,
+        }
+    }
+}
+
 /// How the engine would have labelled a mount's source.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Sharing {
