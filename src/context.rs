@@ -4,7 +4,7 @@
 
 use std::cell::OnceCell;
 use std::ffi::OsStr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use mcsrun_settings::{runtime_root, FileId, FlagOverrides, SelinuxMode, Settings};
 use runc_argv::Invocation;
@@ -35,7 +35,7 @@ impl CallContext {
             selinux: inv.mcs.selinux.clone(),
         };
         let settings = Settings::load_from_process(&flags)?;
-        let runtime = settings.resolve_runtime(FileId::of(Path::new("/proc/self/exe")))?;
+        let runtime = settings.resolve_runtime(&FileId::of_mcsrun())?;
         let root_flag = inv.globals.root.as_deref();
         let cwd = root_flag.and_then(|_| std::env::current_dir().ok());
         let runtime_root = runtime_root(

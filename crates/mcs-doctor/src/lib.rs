@@ -32,7 +32,7 @@ pub use report::{Check, Report, State};
 
 use mcsrun_settings::{FileId, Settings, SettingsError};
 use selinux_host::{SelinuxHost, TypeOverrides};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// Every check on this host, with `storage` as extra layer directories to check. A
 /// settings load error becomes a failed `config` line and the other checks use the
@@ -54,7 +54,7 @@ impl Doctor {
             host: SelinuxHost::system(),
             labels: Box::new(XattrLabels),
             runtime: settings
-                .resolve_runtime(FileId::of(Path::new("/proc/self/exe")))
+                .resolve_runtime(&FileId::of_mcsrun())
                 .map_err(|e| e.to_string()),
             mcsrun: find_mcsrun(),
         }
@@ -141,6 +141,7 @@ fn expectation(settings: &Settings, host: &SelinuxHost) -> storage::Expectation 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::Path;
     use testhost::{doctor, enforcing_host, Fixture, CONTAINER_MODULE};
 
     fn names_and_states(report: &Report) -> Vec<(&str, State)> {

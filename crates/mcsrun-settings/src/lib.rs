@@ -23,7 +23,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 /// The config file read when neither `--mcs-config` nor `MCSRUN_CONFIG` names one.
-pub const DEFAULT_CONFIG_PATH: &str = "/etc/mcsrun/config.toml";
+pub use fast_path::DEFAULT_CONFIG_PATH;
 /// The allocator's state dir when none is configured.
 pub const DEFAULT_STATE_DIR: &str = "/run/mcsrun";
 /// Default category range: all 1024 MCS categories.
@@ -372,7 +372,7 @@ impl Settings {
     }
 
     /// Resolves the configured runtime to an executable, refusing mcsrun itself.
-    pub fn resolve_runtime(&self, myself: Option<FileId>) -> Result<PathBuf, SettingsError> {
+    pub fn resolve_runtime(&self, myself: &[FileId]) -> Result<PathBuf, SettingsError> {
         resolve_runtime(
             self.runtime.as_deref(),
             self.runtime_origin,

@@ -10,18 +10,8 @@ use std::path::{Path, PathBuf};
 
 use crate::SettingsError;
 
-/// Runtimes tried in order when none is configured.
-pub const DEFAULT_RUNTIMES: [&str; 2] = ["runc", "crun"];
-
-/// Where a runtime named without a path is looked for after the caller's PATH.
-pub const STANDARD_DIRS: [&str; 6] = [
-    "/usr/local/sbin",
-    "/usr/local/bin",
-    "/usr/sbin",
-    "/usr/bin",
-    "/sbin",
-    "/bin",
-];
+/// The defaults the entry binary's own search uses too (it must find the same runtime).
+pub use fast_path::{DEFAULT_RUNTIMES, STANDARD_DIRS};
 
 /// The state root the runtime uses when the caller gives no `--root`: runc's and crun's
 /// own default (`/run/runc`, `/run/crun`; `$XDG_RUNTIME_DIR/<name>` when not run as root),
@@ -63,6 +53,26 @@ impl FileId {
             ino: m.ino(),
         })
     }
+
+    /// The files that are mcsrun for a runtime search run by this process: the running
+    /// program, and the entry binary and mcsrun-core in its directory (a `runc` that is
+    /// either would exec in a loop).
+    pub fn of_mcsrun() -> Vec<FileId> {
+        let exe = Path::new("/proc/self/exe");
+        let dir = fs::read_link(exe)
+            .ok()
+            .and_then(|p| p.parent().map(Path::to_path_buf));
+        let siblings = dir
+            .iter()
+            .flat_map(|d| [d.join(fast_path::ENTRY_NAME), d.join(fast_path::CORE_NAME)]);
+        let mut ids: Vec<FileId> = Some(exe.to_path_buf())
+            .into_iter()
+            .chain(siblings)
+            .filter_map(|p| FileId::of(&p))
+            .collect();
+        ids.dedup();
+        ids
+    }
 }
 
 /// Where the runtime setting came from, for error messages.
@@ -88,14 +98,14 @@ impl RuntimeOrigin {
 /// Resolves the runtime to an executable path.
 ///
 /// `wanted` is a path (contains `/`) or a name searched on `path_var`; `None` means the
-/// first of [`DEFAULT_RUNTIMES`] found on PATH. `myself` identifies the running mcsrun:
+/// first of [`DEFAULT_RUNTIMES`] found on PATH. `myself` identifies mcsrun's binaries ([`FileId::of_mcsrun`]):
 /// a default search skips candidates that are mcsrun (e.g. mcsrun installed as
 /// `/usr/local/bin/runc` ahead of the real one); an explicit choice that is mcsrun is refused.
 pub fn resolve_runtime(
     wanted: Option<&str>,
     origin: RuntimeOrigin,
     path_var: Option<&OsStr>,
-    myself: Option<FileId>,
+    myself: &[FileId],
 ) -> Result<PathBuf, SettingsError> {
     let standard: Vec<PathBuf> = STANDARD_DIRS.iter().map(PathBuf::from).collect();
     resolve_runtime_in(wanted, origin, path_var, &standard, myself)
@@ -107,9 +117,9 @@ fn resolve_runtime_in(
     origin: RuntimeOrigin,
     path_var: Option<&OsStr>,
     fallback: &[PathBuf],
-    myself: Option<FileId>,
+    myself: &[FileId],
 ) -> Result<PathBuf, SettingsError> {
-    let is_myself = |p: &Path| myself.is_some() && FileId::of(p) == myself;
+    let is_myself = |p: &Path| FileId::of(p).is_some_and(|id| myself.contains(&id));
     let caller: Vec<PathBuf> = path_var
         .map(|p| {
             std::env::split_paths(p)
@@ -236,12 +246,12 @@ mod tests {
         let crun = exe(d.path(), "crun");
         let path = d.path().as_os_str();
         assert_eq!(
-            resolve_runtime_in(None, RuntimeOrigin::Default, Some(path), &[], None).unwrap(),
+            resolve_runtime_in(None, RuntimeOrigin::Default, Some(path), &[], &[]).unwrap(),
             crun
         );
         let runc = exe(d.path(), "runc");
         assert_eq!(
-            resolve_runtime_in(None, RuntimeOrigin::Default, Some(path), &[], None).unwrap(),
+            resolve_runtime_in(None, RuntimeOrigin::Default, Some(path), &[], &[]).unwrap(),
             runc
         );
     }
@@ -259,7 +269,7 @@ mod tests {
             RuntimeOrigin::Default,
             Some(&path),
             &[],
-            FileId::of(&me),
+            &[FileId::of(&me).unwrap()],
         )
         .unwrap();
         assert_eq!(got, real);
@@ -273,7 +283,7 @@ mod tests {
             RuntimeOrigin::Default,
             Some(d.path().as_os_str()),
             &[],
-            None,
+            &[],
         )
         .unwrap_err();
         assert_eq!(
@@ -292,7 +302,7 @@ mod tests {
         // No PATH at all (podman's `delete`), an empty one, and one of relative entries.
         for path in [None, Some(OsStr::new("")), Some(OsStr::new("bin:.:sbin"))] {
             assert_eq!(
-                resolve_runtime_in(None, RuntimeOrigin::Default, path, &fallback, None).unwrap(),
+                resolve_runtime_in(None, RuntimeOrigin::Default, path, &fallback, &[]).unwrap(),
                 crun,
                 "{path:?}"
             );
@@ -302,7 +312,7 @@ mod tests {
                     RuntimeOrigin::ConfigFile,
                     path,
                     &fallback,
-                    None
+                    &[]
                 )
                 .unwrap(),
                 crun
@@ -314,17 +324,17 @@ mod tests {
         let runc = exe(sbin.path(), "runc");
         let path = own.path().as_os_str();
         assert_eq!(
-            resolve_runtime_in(None, RuntimeOrigin::Default, Some(path), &fallback, None).unwrap(),
+            resolve_runtime_in(None, RuntimeOrigin::Default, Some(path), &fallback, &[]).unwrap(),
             own_crun
         );
         assert_eq!(
-            resolve_runtime_in(None, RuntimeOrigin::Default, None, &fallback, None).unwrap(),
+            resolve_runtime_in(None, RuntimeOrigin::Default, None, &fallback, &[]).unwrap(),
             runc
         );
         // mcsrun itself is skipped there too.
-        let me = FileId::of(&runc);
+        let me = [FileId::of(&runc).unwrap()];
         assert_eq!(
-            resolve_runtime_in(None, RuntimeOrigin::Default, None, &fallback, me).unwrap(),
+            resolve_runtime_in(None, RuntimeOrigin::Default, None, &fallback, &me).unwrap(),
             crun
         );
     }
@@ -335,11 +345,11 @@ mod tests {
         let x = exe(d.path(), "my-runc");
         let path = d.path().as_os_str();
         assert_eq!(
-            resolve_runtime(Some("my-runc"), RuntimeOrigin::Env, Some(path), None).unwrap(),
+            resolve_runtime(Some("my-runc"), RuntimeOrigin::Env, Some(path), &[]).unwrap(),
             x
         );
         assert_eq!(
-            resolve_runtime(Some(x.to_str().unwrap()), RuntimeOrigin::Flag, None, None).unwrap(),
+            resolve_runtime(Some(x.to_str().unwrap()), RuntimeOrigin::Flag, None, &[]).unwrap(),
             x
         );
     }
@@ -352,7 +362,7 @@ mod tests {
             RuntimeOrigin::ConfigFile,
             Some(d.path().as_os_str()),
             &[],
-            None,
+            &[],
         )
         .unwrap_err();
         assert_eq!(
@@ -366,7 +376,7 @@ mod tests {
             Some(plain.to_str().unwrap()),
             RuntimeOrigin::Flag,
             None,
-            None,
+            &[],
         )
         .unwrap_err();
         assert!(e.to_string().ends_with("plain: not executable"), "{e}");
@@ -375,7 +385,7 @@ mod tests {
             "{e}"
         );
         let e =
-            resolve_runtime(Some("/nonexistent/runc"), RuntimeOrigin::Env, None, None).unwrap_err();
+            resolve_runtime(Some("/nonexistent/runc"), RuntimeOrigin::Env, None, &[]).unwrap_err();
         assert_eq!(
             e.to_string(),
             "runtime (MCSRUN_RUNTIME): /nonexistent/runc: no such file"
@@ -392,7 +402,7 @@ mod tests {
             Some(alias.to_str().unwrap()),
             RuntimeOrigin::Flag,
             None,
-            FileId::of(&me),
+            &[FileId::of(&me).unwrap()],
         )
         .unwrap_err();
         assert!(e.to_string().contains("is mcsrun itself"), "{e}");
