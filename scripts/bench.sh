@@ -45,7 +45,7 @@ host=$(rustc -vV | sed -n 's/^host: //p')
 echo "building mcsrun, mcsctl and the benchmark examples (release, static, $host)..." >&2
 RUSTFLAGS="${RUSTFLAGS:+$RUSTFLAGS }-C target-feature=+crt-static" \
   cargo build --release --quiet --target "$host" -p mcsrun -p mcs-alloc -p fs-label \
-  --bin mcsrun --bin mcsctl --example alloc_bench --example relabel_speed
+  --bin mcsrun --bin mcsrun-core --bin mcsctl --example alloc_bench --example relabel_speed
 
 target=${CARGO_TARGET_DIR:-target}/$host
 exec python3 integration/bench/bench.py --target "$target" "${args[@]}"

@@ -2,7 +2,7 @@
 # Builds mcsrun's packages from the repo in one command:
 #   target/debian/mcsrun_<version>-1_amd64.deb        (dpkg-deb)
 #   target/generate-rpm/mcsrun-<version>-1.x86_64.rpm  (rpmbuild, from Debian's rpm package)
-# with the same contents: /usr/bin/mcsrun and mcsctl, /etc/mcsrun/config.toml (a conffile),
+# with the same contents: /usr/bin/mcsrun, mcsrun-core and mcsctl, /etc/mcsrun/config.toml (a conffile),
 # the tmpfiles.d entry for /run/mcsrun, man pages, mcsctl's shell completions and the
 # SELinux file contexts. What the packages contain is listed once, in packaging/files (the
 # .deb's control file, maintainer scripts and copyright are in packaging/debian/, the
@@ -10,11 +10,11 @@
 # generated are generated here (packaging/package_docs.rs).
 #
 # No packaging tool is compiled: the binaries are `cargo build --release` for the host
-# triple with glibc linked in statically (static PIEs: still position-independent, so
-# ASLR stays), stripped in the staging trees. A passthrough call then runs no dynamic
-# loader (mcsrun's instructions before its exec: 293k dynamic, 111k static-pie, by
-# callgrind), and the packages ask for no particular glibc (the .rpm installs on
-# Fedora 29's 2.28). dpkg-deb and rpmbuild only pack those trees; the Depends of the
+# triple, stripped in the staging trees. mcsctl and mcsrun-core have glibc linked in
+# statically (static PIEs: still position-independent, so ASLR stays); the `mcsrun` entry
+# binary has no C library at all (static, its own start-up), so a passthrough call runs
+# neither a dynamic loader nor glibc's start-up, and the packages ask for no particular
+# glibc (the .rpm installs on Fedora 29's 2.28). dpkg-deb and rpmbuild only pack those trees; the Depends of the
 # .deb are the runtimes. As root, the Debian packages
 # needed (dpkg-dev, rpm, jq; lintian with the checks) are installed when missing. Then
 # lintian checks the .deb and `rpm -qlp` lists the .rpm.
@@ -67,13 +67,15 @@ host=$(rustc -vV | sed -n 's/^host: //p')
 release_dir=$(jq -r .target_directory <<<"$metadata")/$host/release
 
 # --- build ------------------------------------------------------------------
-stamp "cargo build --release --target $host, static (mcsrun, mcsctl)"
+stamp "cargo build --release --target $host, static (mcsrun, mcsrun-core, mcsctl)"
 RUSTFLAGS="${RUSTFLAGS:+$RUSTFLAGS }-C target-feature=+crt-static" \
-  cargo build --release --quiet --target "$host" --bin mcsrun --bin mcsctl
-for bin in mcsrun mcsctl; do
+  cargo build --release --quiet --target "$host" --bin mcsrun --bin mcsrun-core --bin mcsctl
+for bin in mcsrun-core mcsctl; do
   file -b "$release_dir/$bin" | grep -q 'static-pie linked' \
     || die "$release_dir/$bin is not a static PIE: $(file -b "$release_dir/$bin")"
 done
+file -b "$release_dir/mcsrun" | grep -q 'executable.*statically linked' \
+  || die "$release_dir/mcsrun is not a static executable: $(file -b "$release_dir/mcsrun")"
 
 stamp "man pages and completions"
 docs=$repo/target/package-docs

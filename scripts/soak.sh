@@ -26,7 +26,7 @@ for arg in "$@"; do
   esac
 done
 
-cargo build --release --quiet --bin mcsrun --bin mcsctl
+cargo build --release --quiet --bin mcsrun --bin mcsrun-core --bin mcsctl
 cargo build --release --quiet --manifest-path scripts/soak/Cargo.toml
 
 world=$(mktemp -d "${TMPDIR:-/tmp}/mcsrun-soak.XXXXXX")

@@ -385,7 +385,7 @@ def callgrind(argv, env, outdir, tag, expect_enoexec):
             groups["ld.so"] += ir
         elif base.startswith("libc.so") or base.startswith("libc-"):
             groups["libc"] += ir
-        elif base == "mcsrun":
+        elif base in ("mcsrun", "mcsrun-core"):
             groups["mcsrun"] += ir
         else:
             groups["other"] += ir
@@ -402,10 +402,12 @@ class Bench:
         self.runs = opts.runs
         target = os.path.abspath(opts.target)
         self.mcsrun = os.path.join(target, "release", "mcsrun")
+        self.mcsrun_core = os.path.join(target, "release", "mcsrun-core")
         self.mcsctl = os.path.join(target, "release", "mcsctl")
         self.alloc_bench = os.path.join(target, "release", "examples", "alloc_bench")
         self.relabel_speed = os.path.join(target, "release", "examples", "relabel_speed")
-        for exe in (self.mcsrun, self.mcsctl, self.alloc_bench, self.relabel_speed):
+        for exe in (self.mcsrun, self.mcsrun_core, self.mcsctl, self.alloc_bench,
+                    self.relabel_speed):
             if not os.access(exe, os.X_OK):
                 raise Broken(f"{exe} is missing: build it first (scripts/bench.sh does)")
         self.table = Table()
@@ -425,8 +427,10 @@ class Bench:
         open(self.config, "w").close()
         self.state = os.path.join(self.tmpfs, "state")
         self.root = self.runc_root("runc")
-        self.env = {k: v for k, v in os.environ.items() if not k.startswith("MCSRUN_")}
-        self.env.update(MCSRUN_CONFIG=self.config, MCSRUN_STATE_DIR=self.state)
+        # What an engine's call looks like: no MCSRUN_* variable (the entry binary's fast
+        # path); the bench's own config and store for everything mcsrun-core does.
+        self.plain_env = {k: v for k, v in os.environ.items() if not k.startswith("MCSRUN_")}
+        self.env = dict(self.plain_env, MCSRUN_CONFIG=self.config, MCSRUN_STATE_DIR=self.state)
         self.perf = perf_works()
         self.valgrind = shutil.which("valgrind") is not None
         self.gnu_time = os.access("/usr/bin/time", os.X_OK)
@@ -479,26 +483,43 @@ class Bench:
         busybox_bundle(self.runc, base_bundle, ["sleep", "100000"])
         run([self.runc, "--root", self.root, "run", "-d", "--bundle", base_bundle, "base"])
         rt = [self.runc, "--root", self.root, "state", "base"]
-        mc = self.mcs("off", "--root", self.root, "state", "base")
-        b, m = alternate(n, lambda: measure(rt, self.env), lambda: measure(mc, self.env), warmup=3)
+        # As a shim calls it: no mcsrun flag, no MCSRUN_* variable, so the entry binary
+        # execs the runtime itself (unless the host's config file holds a setting).
+        mc = [self.mcsrun, "--root", self.root, "state", "base"]
+        b, m = alternate(n, lambda: measure(rt, self.plain_env),
+                         lambda: measure(mc, self.plain_env), warmup=3)
         self.table.pair("`state` (passthrough), wall", "runc", column(b, "wall"), column(m, "wall"),
                         "≤ 1.03")
         self.table.pair("`state` (passthrough), CPU (rusage)", "runc", column(b, "cpu"),
                         column(m, "cpu"), "≤ 1.03")
         if self.perf:
             out = os.path.join(self.tmpfs, "perf.out")
-            pb, pm = alternate(n, lambda: perf_task_clock(rt, self.env, out),
-                               lambda: perf_task_clock(mc, self.env, out))
+            pb, pm = alternate(n, lambda: perf_task_clock(rt, self.plain_env, out),
+                               lambda: perf_task_clock(mc, self.plain_env, out))
             self.table.pair("`state` (passthrough), CPU (perf task-clock)", "runc",
                             column(pb, "perf"), column(pm, "perf"), "≤ 1.03")
+        # The same call handed to mcsrun-core (a flag does it): what every call the entry
+        # does not pass through pays on top, and what a passthrough cost before the entry.
+        via_core = self.mcs("off", "--root", self.root, "state", "base")
+        b, m = alternate(n, lambda: measure(rt, self.env), lambda: measure(via_core, self.env))
+        self.table.pair("`state` handed to mcsrun-core (`--mcs-selinux off`), wall", "runc",
+                        column(b, "wall"), column(m, "wall"))
+        config = "/etc/mcsrun/config.toml"
+        self.details.append(
+            "`state` (passthrough) is called as a shim calls it (no mcsrun flag, no MCSRUN_* "
+            f"variable); {config} is "
+            + ("absent" if not os.path.exists(config) else
+               "present: the entry binary passes the call through only if it holds no setting"))
 
         # mcsrun alone: the same call with a runtime that cannot be exec'd, so it ends at
         # the exec; a bare exec of static busybox as the reference of what any exec costs.
-        own = self.mcs("off", "--mcs-runtime", self.garbage, "--root", self.root, "state", "base")
+        # (mcsrun-core called directly: valgrind does not follow the entry's exec)
+        own = [self.mcsrun_core, "--mcs-selinux", "off", "--mcs-runtime", self.garbage,
+               "--root", self.root, "state", "base"]
         busybox = [shutil.which("busybox") or "/bin/busybox", "true"]
         rb, ro = alternate(n, lambda: measure(busybox, self.env),
                            lambda: measure(own, self.env, expect_failure="Exec format error"))
-        line = (f"mcsrun's own part of a passthrough `state` (up to the exec, runtime ENOEXEC): "
+        line = (f"mcsrun-core's own part of a `state` (up to the exec, runtime ENOEXEC): "
                 f"wall {fmt_ms(median_of(ro, 'wall'))}, "
                 f"CPU (rusage) {fmt_ms(median_of(ro, 'cpu'))} "
                 f"({median_of(ro, 'minflt'):.0f} minor faults)")
@@ -519,7 +540,7 @@ class Bench:
             total, share = totals[0]
             again = "" if totals[1][0] == total else f" (second run {totals[1][0]:,})"
             self.details.append(
-                f"instructions (callgrind, user space) of mcsrun's passthrough `state` up to the "
+                f"instructions (callgrind, user space) of mcsrun-core's `state` up to the "
                 f"exec: {total:,} Ir{again}: dynamic loader {share['ld.so']:.0%}, libc "
                 f"{share['libc']:.0%}, mcsrun's own code {share['mcsrun']:.0%}, other "
                 f"{share['other']:.0%}")
@@ -532,8 +553,9 @@ class Bench:
             results = []
             for i in range(3):
                 write_config(bundle, text)
-                argv = self.mcs("dry-run", "--mcs-runtime", "/bin/true", "--root", cg_root,
-                                "create", "--bundle", bundle, self.next_id("cg"))
+                argv = [self.mcsrun_core, "--mcs-selinux", "dry-run", "--mcs-runtime",
+                        "/bin/true", "--root", cg_root, "create", "--bundle", bundle,
+                        self.next_id("cg")]
                 results.append(callgrind(argv, env, outdir, f"create{i}", False))
             total, share = results[1]
             again = "" if results[2][0] == total else f", next {results[2][0]:,}"

@@ -4,7 +4,7 @@
 # 1. installs the host tools (host-deps.sh),
 # 2. builds the guest image and the application images (nginx, PostgreSQL,
 #    integration/images/build.sh), or reuses the cached ones,
-# 3. builds mcsrun and mcsctl (cargo build --release) unless MCSRUN_BIN and
+# 3. builds mcsrun, mcsrun-core and mcsctl (cargo build --release) unless MCSRUN_BIN and
 #    MCSCTL_BIN name ready binaries, and the CRI client cri-pod (an example),
 # 4. boots the image under qemu once with SELinux enforcing and once with
 #    SELinux disabled, each time running guest-tests/ from a payload disk,
@@ -13,7 +13,8 @@
 #
 # Environment:
 #   MCSRUN_VM_DIR      work and cache dir (default /var/tmp/mcsrun-vm)
-#   MCSRUN_BIN, MCSCTL_BIN   use these binaries instead of building them
+#   MCSRUN_BIN, MCSCTL_BIN   use these binaries instead of building them (mcsrun-core is
+#                            taken from MCSRUN_BIN's directory)
 #   MCSRUN_VM_BOOTS    boots to run (default "enforcing apps disabled": apps is an
 #                      enforcing boot of its own for the docker matrix 25-*)
 #   MCSRUN_VM_TIMEOUT  seconds allowed per boot (default 2700)
@@ -57,8 +58,8 @@ if [ -n "${MCSRUN_BIN:-}" ] || [ -n "${MCSCTL_BIN:-}" ]; then
   : "${MCSRUN_BIN:?MCSCTL_BIN is set, MCSRUN_BIN must be too}"
   : "${MCSCTL_BIN:?MCSRUN_BIN is set, MCSCTL_BIN must be too}"
 else
-  stamp "cargo build --release (mcsrun, mcsctl)"
-  if ! (cd "$repo" && cargo build --release --bin mcsrun --bin mcsctl); then
+  stamp "cargo build --release (mcsrun, mcsrun-core, mcsctl)"
+  if ! (cd "$repo" && cargo build --release --bin mcsrun --bin mcsrun-core --bin mcsctl); then
     kill "$image_pid" "$apps_pid" 2>/dev/null || true
     echo "run.sh: cargo build failed" >&2
     exit 1
@@ -74,7 +75,9 @@ if ! (cd "$repo" && cargo build --release --example cri-pod); then
   exit 1
 fi
 CRI_POD_BIN=${CARGO_TARGET_DIR:-$repo/target}/release/examples/cri-pod
-for b in "$MCSRUN_BIN" "$MCSCTL_BIN"; do
+# The entry binary hands every call it does not pass through to mcsrun-core beside it.
+MCSRUN_CORE_BIN=$(dirname "$MCSRUN_BIN")/mcsrun-core
+for b in "$MCSRUN_BIN" "$MCSRUN_CORE_BIN" "$MCSCTL_BIN"; do
   [ -x "$b" ] || { echo "run.sh: $b is not an executable" >&2; exit 1; }
 done
 t_cargo=$(($(date +%s) - t_cargo0))
@@ -124,6 +127,7 @@ boot() {
   rm -rf "$dir"
   mkdir -p "$dir/payload/bin" "$dir/payload/tests" "$dir/out"
   cp "$MCSRUN_BIN" "$dir/payload/bin/mcsrun"
+  cp "$MCSRUN_CORE_BIN" "$dir/payload/bin/mcsrun-core"
   cp "$MCSCTL_BIN" "$dir/payload/bin/mcsctl"
   cp "$CRI_POD_BIN" "$dir/payload/bin/cri-pod"
   cp "$here/guest-tests/entry.sh" "$dir/payload/entry.sh"

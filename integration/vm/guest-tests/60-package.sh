@@ -38,8 +38,9 @@ check "dpkg -i installs the package" "exit $rc in $(elapsed "$t0"): $(echo "$out
   eval '[ "$rc" = 0 ] && dpkg-query -W -f="\${Status}" mcsrun | grep -q "install ok installed"'
 check "the package's SELinux module is loaded" "$(semodule -l | grep -x mcsrun)" \
   eval 'semodule -l | grep -qx mcsrun'
-check "/usr/bin/mcsrun is labelled like runc" "$(ls -Z /usr/bin/mcsrun /usr/sbin/runc | tr '\n' ' ')" \
-  eval '[ "$(stat -c %C /usr/bin/mcsrun)" = "$(stat -c %C /usr/sbin/runc)" ]'
+check "/usr/bin/mcsrun and mcsrun-core are labelled like runc" \
+  "$(ls -Z /usr/bin/mcsrun /usr/bin/mcsrun-core /usr/sbin/runc | tr '\n' ' ')" \
+  eval '[ "$(stat -c %C /usr/bin/mcsrun)" = "$(stat -c %C /usr/sbin/runc)" ] && [ "$(stat -c %C /usr/bin/mcsrun-core)" = "$(stat -c %C /usr/sbin/runc)" ]'
 check "dockerd and containerd carry the engine type" "$(ls -Z /usr/sbin/dockerd /usr/bin/containerd | tr '\n' ' ')" \
   eval 'ls -Z /usr/sbin/dockerd /usr/bin/containerd | grep -c container_engine_exec_t | grep -qx 2'
 check "/run/mcsrun is root 0700 with runc's state type" "$(stat -c '%U %a %C' /run/mcsrun 2>&1)" \

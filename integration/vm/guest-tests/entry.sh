@@ -6,10 +6,11 @@ P=${MCSRUN_VM_PAYLOAD:-/run/mcsrun-vm/payload}
 OUT=${MCSRUN_VM_OUT:-/run/mcsrun-vm/out}
 mkdir -p "$OUT/logs"
 install -m 0755 "$P/bin/mcsrun" /usr/local/bin/mcsrun
+install -m 0755 "$P/bin/mcsrun-core" /usr/local/bin/mcsrun-core
 install -m 0755 "$P/bin/mcsctl" /usr/local/bin/mcsctl
 # The payload's filesystem does not allow exec: the checks' own tools go on PATH too.
 [ -f "$P/bin/cri-pod" ] && install -m 0755 "$P/bin/cri-pod" /usr/local/bin/cri-pod
-command -v restorecon >/dev/null && selinuxenabled 2>/dev/null && restorecon /usr/local/bin/mcsrun /usr/local/bin/mcsctl
+command -v restorecon >/dev/null && selinuxenabled 2>/dev/null && restorecon /usr/local/bin/mcsrun /usr/local/bin/mcsrun-core /usr/local/bin/mcsctl
 {
   echo "boot-mode: $(cat "$P/boot-mode")"
   echo "kernel: $(uname -r)"
