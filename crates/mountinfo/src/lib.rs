@@ -259,7 +259,7 @@ impl MountTable {
 
     /// Reads and parses a mountinfo file at `path`.
     pub fn read_file(path: &Path) -> Result<MountTable, Error> {
-        let text = std::fs::read(path).map_err(|source| Error::Read {
+        let text = read_proc_file(path).map_err(|source| Error::Read {
             path: path.to_path_buf(),
             source,
         })?;
@@ -324,6 +324,18 @@ fn topmost<'a>(stack: &[&'a MountEntry]) -> Option<&'a MountEntry> {
         .find(|candidate| !stack.iter().any(|e| e.parent_id == candidate.mount_id))
         .or(stack.last())
         .copied()
+}
+
+/// Reads a file whole, starting with a 64 KiB buffer: `/proc` files report size 0, and
+/// `std::fs::read` would then start small and double, one system call per step (nine for
+/// a short mount table), each of which makes the kernel format the table again from
+/// where it stopped. Here a mount table of up to 64 KiB takes two reads.
+pub fn read_proc_file(path: &Path) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut file = std::fs::File::open(path)?;
+    let mut text = Vec::with_capacity(64 * 1024);
+    file.read_to_end(&mut text)?;
+    Ok(text)
 }
 
 #[cfg(test)]

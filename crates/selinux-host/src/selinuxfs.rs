@@ -74,11 +74,12 @@ pub fn find_selinuxfs(paths: &HostPaths, probe: &dyn FilesystemProbe) -> Option<
     if is_rw_selinuxfs(probe, &default) {
         return Some(default);
     }
-    let filesystems = std::fs::read_to_string(paths.proc_filesystems()).ok()?;
+    let filesystems = mountinfo::read_proc_file(&paths.proc_filesystems()).ok()?;
+    let filesystems = String::from_utf8(filesystems).ok()?;
     if !kernel_knows_selinuxfs(&filesystems) {
         return None;
     }
-    let mountinfo = std::fs::read(paths.self_mountinfo()).ok()?;
+    let mountinfo = mountinfo::read_proc_file(&paths.self_mountinfo()).ok()?;
     selinuxfs_mount_points(&mountinfo)
         .into_iter()
         .map(|mount_point| paths.resolve(mount_point))
