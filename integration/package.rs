@@ -15,8 +15,9 @@ const REPO: &str = env!("CARGO_MANIFEST_DIR");
 const CONFIG: &str = "/etc/mcsrun/config.toml";
 
 /// Files of the package (path, mode), besides the Debian docs and lintian overrides.
-const FILES: [(&str, u32); 19] = [
+const FILES: [(&str, u32); 21] = [
     ("/usr/bin/mcsrun", 0o755),
+    ("/usr/bin/mcsrun-core", 0o755),
     ("/usr/bin/mcsctl", 0o755),
     ("/usr/libexec/mcsrun/selinux-labels", 0o755),
     (CONFIG, 0o644),
@@ -27,6 +28,7 @@ const FILES: [(&str, u32); 19] = [
         0o644,
     ),
     ("/usr/share/man/man8/mcsrun.8.gz", 0o644),
+    ("/usr/share/man/man8/mcsrun-core.8.gz", 0o644),
     ("/usr/share/man/man8/mcsctl.8.gz", 0o644),
     ("/usr/share/man/man8/mcsctl-setup.8.gz", 0o644),
     ("/usr/share/man/man8/mcsctl-status.8.gz", 0o644),

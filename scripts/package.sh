@@ -82,6 +82,8 @@ docs=$repo/target/package-docs
 rm -rf "$docs"
 cargo run --quiet --example package-docs -- "$docs"
 cp packaging/man/mcsrun.8 "$docs/man/man8/mcsrun.8"
+# mcsrun-core takes mcsrun's command line: the same page.
+echo ".so man8/mcsrun.8" > "$docs/man/man8/mcsrun-core.8"
 cp packaging/debian/changelog "$docs/changelog.Debian"
 # -n: no name or time stamp in the gzip header, so the same input gives the same package.
 gzip -9nf "$docs"/man/man*/*.[0-9] "$docs/changelog.Debian"
