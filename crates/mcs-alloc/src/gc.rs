@@ -28,6 +28,17 @@
 //! path: a listed runtime state dir keeps a hold, a matching inode number keeps a hold; every
 //! removal and release is decided under the owner's lock on what the files say then.
 //!
+//! # Threads
+//!
+//! Steps 3 and 4 share their entries out among up to one thread per CPU (at most four; one
+//! for a store of fewer than 512 entries): each owner's work in step 3 is its own, under
+//! its own lock, exactly what another process's pass would do at the same time, and
+//! step 4's threads only read level dirs. Whatever needs the careful path (a record that
+//! does not parse, an index entry or holder file changed since it was read, a level dir
+//! holding anything but valid holders) is noted and taken afterwards by the calling
+//! thread, in key or name order, as a single-threaded pass would. The liveness test is
+//! therefore asked from several threads at once (it must be `Sync`).
+//!
 //! # Cost
 //!
 //! With [`crate::RuntimeStateDirs`], a live hold costs three system calls (`openat`,
@@ -45,6 +56,8 @@ use std::io::Read;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Mutex, OnceLock, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
@@ -88,21 +101,21 @@ impl Store {
         &self,
         now: SystemTime,
         grace: Duration,
-        liveness: impl Liveness,
+        liveness: impl Liveness + Sync,
     ) -> Result<GcReport> {
         let dirs = Dirs::open(self)?;
         let mut pass = GcPass {
-            store: self,
-            dirs: &dirs,
-            now,
-            grace,
-            liveness: &liveness,
+            ctx: Ctx {
+                store: self,
+                dirs: &dirs,
+                now,
+                grace,
+                liveness: &liveness,
+            },
             report: GcReport::default(),
             lister: Lister::new(),
             level_listing: Listing::default(),
             index: HashMap::default(),
-            roots: HashSet::new(),
-            listed_alive: HashSet::default(),
         };
         pass.sweep_tmp()?;
         pass.list_owners()?;
@@ -122,7 +135,7 @@ impl Store {
         now: SystemTime,
         interval: Duration,
         grace: Duration,
-        liveness: impl Liveness,
+        liveness: impl Liveness + Sync,
     ) -> Result<Option<GcReport>> {
         let path = self.dir().join("gc.stamp");
         let mut file = open_lock_file(&path).map_err(|e| AllocError::io("open", &path, e))?;
@@ -242,22 +255,151 @@ fn os(name: &[u8]) -> &Path {
     Path::new(OsStr::from_bytes(name))
 }
 
-struct GcPass<'s, L: Liveness> {
+/// What every thread of a pass shares: the store, its directories open for the pass, the
+/// clock and the liveness test.
+struct Ctx<'s, L> {
     store: &'s Store,
     dirs: &'s Dirs,
     now: SystemTime,
     grace: Duration,
     liveness: &'s L,
+}
+
+impl<L> Clone for Ctx<'_, L> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<L> Copy for Ctx<'_, L> {}
+
+struct GcPass<'s, L: Liveness + Sync> {
+    ctx: Ctx<'s, L>,
     report: GcReport,
     lister: Lister,
     /// The listing of the level dir being swept, kept for its buffers.
     level_listing: Listing,
     /// Index entries by key.
     index: HashMap<u128, IndexEntry, KeyHash>,
+}
+
+/// The runtime roots a pass met, shared by its threads.
+#[derive(Default)]
+struct Roots {
     /// Runtime roots the liveness test was asked to list.
-    roots: HashSet<PathBuf>,
+    asked: HashSet<PathBuf>,
     /// Keys of the owners whose runtime state dir a listing showed.
     listed_alive: HashSet<u128, KeyHash>,
+}
+
+impl Roots {
+    /// Lists `root` through the liveness test the first time an owner of it is met.
+    fn learn(&mut self, root: &Path, liveness: &impl Liveness) {
+        if self.asked.contains(root) {
+            return;
+        }
+        self.asked.insert(root.to_owned());
+        if let Some(ids) = liveness.alive_ids(root) {
+            let keys = RootKeys::new(root);
+            self.listed_alive
+                .extend(ids.iter().map(|id| keys.key(id.as_bytes())));
+        }
+    }
+}
+
+/// One thread's part of a parallel step, merged into the pass once every thread is done.
+struct Share {
+    report: GcReport,
+    /// Index entries settled: released, or vanished.
+    done: Vec<u128>,
+    /// Index entries left for the careful path, taken after the parallel step.
+    careful: Vec<u128>,
+    /// Index entries whose holder file a level listing showed: valid holds.
+    counted: Vec<u128>,
+    /// Level dirs (numbers in the step's list) left for the careful path.
+    careful_levels: Vec<usize>,
+    lister: Lister,
+    listing: Listing,
+}
+
+impl Share {
+    fn new() -> Share {
+        Share {
+            report: GcReport::default(),
+            done: Vec::new(),
+            careful: Vec::new(),
+            counted: Vec::new(),
+            careful_levels: Vec::new(),
+            lister: Lister::new(),
+            listing: Listing::default(),
+        }
+    }
+}
+
+/// Fewest items a step hands to more than one thread: below this, starting threads costs
+/// more than it saves. The crate's tests share out even the smallest store, one item at a
+/// time, so that every test runs the threaded steps.
+const PARALLEL_MIN: usize = if cfg!(test) { 2 } else { 512 };
+/// Most threads a pass uses.
+const MAX_THREADS: usize = 4;
+/// Items a thread takes at a time.
+const CHUNK: usize = if cfg!(test) { 1 } else { 64 };
+
+/// Threads for a step over `count` items: one per available CPU, at most [`MAX_THREADS`],
+/// and only one for a small store.
+fn threads_for(count: usize) -> usize {
+    static CPUS: OnceLock<usize> = OnceLock::new();
+    if count < PARALLEL_MIN {
+        return 1;
+    }
+    let cpus = *CPUS.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    if cfg!(test) {
+        return cpus.clamp(2, MAX_THREADS);
+    }
+    cpus.clamp(1, MAX_THREADS)
+}
+
+/// Runs `work` on every number of `0..count`, on `threads` threads (this one among them),
+/// each taking [`CHUNK`] numbers at a time and keeping its results in its own [`Share`].
+/// The first error stops every thread and is returned.
+fn in_parallel(
+    count: usize,
+    threads: usize,
+    work: impl Fn(&mut Share, usize) -> Result<()> + Sync,
+) -> Result<Vec<Share>> {
+    let next = AtomicUsize::new(0);
+    let failed = AtomicBool::new(false);
+    let run = || -> Result<Share> {
+        let mut share = Share::new();
+        while !failed.load(Ordering::Relaxed) {
+            let start = next.fetch_add(CHUNK, Ordering::Relaxed);
+            if start >= count {
+                break;
+            }
+            for i in start..count.min(start + CHUNK) {
+                if let Err(e) = work(&mut share, i) {
+                    failed.store(true, Ordering::Relaxed);
+                    return Err(e);
+                }
+            }
+        }
+        Ok(share)
+    };
+    if threads <= 1 {
+        return Ok(vec![run()?]);
+    }
+    std::thread::scope(|scope| {
+        let others: Vec<_> = (1..threads).map(|_| scope.spawn(run)).collect();
+        let mut shares = vec![run()];
+        for other in others {
+            shares.push(
+                other
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+            );
+        }
+        shares.into_iter().collect()
+    })
 }
 
 /// Owner keys are already FNV hashes: tables of them need no second hash.
@@ -282,7 +424,7 @@ impl Hasher for KeyHasher {
     }
 }
 
-impl<'s, L: Liveness> GcPass<'s, L> {
+impl<'s, L: Liveness + Sync> Ctx<'s, L> {
     fn is_old(&self, stat: &Stat) -> bool {
         self.is_old_since(last_change_of(stat))
     }
@@ -308,19 +450,180 @@ impl<'s, L: Liveness> GcPass<'s, L> {
             .is_ok_and(|age| age >= self.grace)
     }
 
-    fn try_lock(&mut self, key: &str) -> Result<Option<OwnerLock<'s>>> {
+    /// The owner lock `key` if nobody holds it; `busy` counts the owners that were busy.
+    fn try_lock(&self, key: &str, busy: &mut usize) -> Result<Option<OwnerLock<'s>>> {
         let locks = &self.dirs.locks;
         let lock = OwnerLock::try_acquire_at(locks.fd(), Path::new(key))
             .map_err(|e| AllocError::io("lock", locks.join(key), e))?;
         if lock.is_none() {
-            self.report.busy += 1;
+            *busy += 1;
         }
         Ok(lock)
     }
 
-    /// `lstat` of `name` in `dir` (at `path`), `None` when it vanished meanwhile.
-    fn stat(dir: BorrowedFd<'_>, path: &Path, name: &Path) -> Result<Option<Stat>> {
-        stat_at(dir, name).map_err(|e| AllocError::io("inspect", path.join(name), e))
+    /// Step 3 for one index entry, in any of the pass's threads: skipped when its owner is
+    /// listed alive; else read, and released when its owner is dead and the hold old.
+    /// Whatever needs more than that is left in `share.careful`.
+    fn settle_owner(&self, key: u128, roots: &Mutex<Roots>, share: &mut Share) -> Result<()> {
+        let roots = || roots.lock().unwrap_or_else(PoisonError::into_inner);
+        if roots().listed_alive.contains(&key) {
+            return Ok(());
+        }
+        let owners = &self.dirs.owners;
+        let name = key_name(key);
+        let read = read_at(owners.fd(), Path::new(&name))
+            .map_err(|e| AllocError::io("read", owners.join(&name), e))?;
+        let Some((bytes, stat, fd)) = read else {
+            share.done.push(key);
+            return Ok(());
+        };
+        let record = match Record::from_json(&bytes, &owners.join(&name)) {
+            Ok(record) if record.owner.key_value() == key => record,
+            // Unreadable, or another owner's: the careful path decides.
+            _ => {
+                share.careful.push(key);
+                return Ok(());
+            }
+        };
+        let listed = {
+            let mut roots = roots();
+            roots.learn(record.owner.root(), self.liveness);
+            roots.listed_alive.contains(&key)
+        };
+        if listed || !self.record_is_old(record.created) || self.liveness.is_alive(&record.owner) {
+            // Kept; the level listings show whether the hold is complete.
+            return Ok(());
+        }
+        self.release_dead(key, &name, &record, &stat, fd, share)
+    }
+
+    /// The old hold of a dead owner, read from `owners/<name>` (still open as `fd`, so no
+    /// other file can take its inode number, and records are never modified): released
+    /// under the owner's lock when the index entry and the holder file are still that inode.
+    /// Anything else is left for the careful path, which looks again under the lock.
+    fn release_dead(
+        &self,
+        key: u128,
+        name: &str,
+        record: &Record,
+        stat: &Stat,
+        fd: OwnedFd,
+        share: &mut Share,
+    ) -> Result<()> {
+        let Some(_lock) = self.try_lock(name, &mut share.report.busy)? else {
+            return Ok(());
+        };
+        let (levels, owners) = (&self.dirs.levels, &self.dirs.owners);
+        let read = Some(file_id_of(stat));
+        let level = record.level.to_string();
+        let holder = format!("{level}/{name}");
+        let index_now = stat_in(owners.fd(), &owners.path, Path::new(name))?;
+        let holder_now = stat_in(levels.fd(), &levels.path, Path::new(&holder))?;
+        drop(fd);
+        if index_now.as_ref().map(file_id_of) == read && holder_now.as_ref().map(file_id_of) == read
+        {
+            self.release_locked(name, &level)?;
+            share.report.examined += 1;
+            share.report.released += 1;
+            share.done.push(key);
+        } else {
+            // Changed since it was read, or its holder is gone.
+            share.careful.push(key);
+        }
+        Ok(())
+    }
+
+    /// Whether the level dir `levels/<name>` needs nothing: gone, or holding only holder
+    /// files that the index entries listed in step 2 name (same inode number), which are
+    /// noted in `share.counted`. `false` sends it to the careful path (also on errors,
+    /// which that path meets again and reports).
+    fn level_is_settled(
+        &self,
+        name: &[u8],
+        index: &HashMap<u128, IndexEntry, KeyHash>,
+        share: &mut Share,
+    ) -> bool {
+        let dir = match open_dir_at(self.dirs.levels.fd(), os(name)) {
+            Ok(dir) => dir,
+            Err(Errno::NOENT) => return true,
+            Err(_) => return false,
+        };
+        share.listing.clear();
+        let listing = &mut share.listing;
+        let listed = share.lister.list_small(dir.as_fd(), |entry| {
+            listing.push(entry.name.to_bytes(), entry.ino)
+        });
+        match listed {
+            Ok(()) => {}
+            // Removed since it was listed (its last holder released it).
+            Err(e) if is_not_found(&e) => return true,
+            Err(_) => return false,
+        }
+        if share.listing.len() == 0 {
+            return false;
+        }
+        let counted = share.counted.len();
+        for (holder, ino) in share.listing.iter() {
+            let valid = key_of_name(holder).filter(|key| {
+                index
+                    .get(key)
+                    .is_some_and(|entry| entry.ino == ino && entry.fate != Fate::Done)
+            });
+            match valid {
+                Some(key) => share.counted.push(key),
+                None => {
+                    share.counted.truncate(counted);
+                    return false;
+                }
+            }
+        }
+        true
+    }
+
+    /// Removes an owner's hold (the caller holds its lock): holder file, level dir if that
+    /// left it empty, index entry, in the order of [`Store::release`].
+    fn release_locked(&self, name: &str, level: &str) -> Result<()> {
+        let (levels, owners) = (&self.dirs.levels, &self.dirs.owners);
+        let holder = format!("{level}/{name}");
+        remove_at(levels.fd(), Path::new(&holder), false)
+            .map_err(|e| AllocError::io("remove", levels.join(&holder), e))?;
+        remove_at(levels.fd(), Path::new(level), true)
+            .map_err(|e| AllocError::io("remove", levels.join(level), e))?;
+        remove_at(owners.fd(), Path::new(name), false)
+            .map_err(|e| AllocError::io("remove", owners.join(name), e))?;
+        Ok(())
+    }
+}
+
+/// `lstat` of `name` in `dir` (at `path`), `None` when it vanished meanwhile.
+fn stat_in(dir: BorrowedFd<'_>, path: &Path, name: &Path) -> Result<Option<Stat>> {
+    stat_at(dir, name).map_err(|e| AllocError::io("inspect", path.join(name), e))
+}
+
+impl<'s, L: Liveness + Sync> GcPass<'s, L> {
+    fn try_lock(&mut self, key: &str) -> Result<Option<OwnerLock<'s>>> {
+        self.ctx.try_lock(key, &mut self.report.busy)
+    }
+
+    /// Adds what a thread of a parallel step did to the pass.
+    fn merge(&mut self, share: &Share) {
+        let (mine, theirs) = (&mut self.report, &share.report);
+        mine.examined += theirs.examined;
+        mine.released += theirs.released;
+        mine.debris_removed += theirs.debris_removed;
+        mine.repaired += theirs.repaired;
+        mine.busy += theirs.busy;
+        for &key in &share.done {
+            self.set_fate(key, Fate::Done);
+        }
+        for &key in &share.counted {
+            if let Some(entry) = self.index.get_mut(&key) {
+                if entry.fate == Fate::Open {
+                    entry.fate = Fate::Counted;
+                    self.report.examined += 1;
+                }
+            }
+        }
     }
 
     /// Removes an old entry `name` of `dir` (at `path`) that the store did not write (or no
@@ -349,8 +652,8 @@ impl<'s, L: Liveness> GcPass<'s, L> {
 
     /// Removes `name` of `dir` (at `path`) if it is old debris; whether it did.
     fn remove_if_old(&mut self, dir: BorrowedFd<'_>, path: &Path, name: &Path) -> Result<bool> {
-        match Self::stat(dir, path, name)? {
-            Some(stat) if self.is_old(&stat) => {
+        match stat_in(dir, path, name)? {
+            Some(stat) if self.ctx.is_old(&stat) => {
                 self.remove_debris(dir, path, name, &stat)?;
                 Ok(true)
             }
@@ -391,7 +694,7 @@ impl<'s, L: Liveness> GcPass<'s, L> {
 
     /// Step 1, `tmp/`: staging dirs and index links of operations that never finished.
     fn sweep_tmp(&mut self) -> Result<()> {
-        let tmp = &self.dirs.tmp;
+        let tmp = &self.ctx.dirs.tmp;
         for (name, _) in self.list(tmp.fd(), &tmp.path)?.iter() {
             self.remove_if_old(tmp.fd(), &tmp.path, os(name))?;
         }
@@ -401,7 +704,7 @@ impl<'s, L: Liveness> GcPass<'s, L> {
     /// Step 2: the index entries' keys and inode numbers; foreign names in `owners/` are
     /// debris.
     fn list_owners(&mut self) -> Result<()> {
-        let owners = &self.dirs.owners;
+        let owners = &self.ctx.dirs.owners;
         for (name, ino) in self.list(owners.fd(), &owners.path)?.iter() {
             match key_of_name(name) {
                 Some(key) => {
@@ -416,19 +719,6 @@ impl<'s, L: Liveness> GcPass<'s, L> {
         Ok(())
     }
 
-    /// Lists `root` through the liveness test the first time an owner of it is met.
-    fn learn_root(&mut self, root: &Path) {
-        if self.roots.contains(root) {
-            return;
-        }
-        self.roots.insert(root.to_owned());
-        if let Some(ids) = self.liveness.alive_ids(root) {
-            let keys = RootKeys::new(root);
-            self.listed_alive
-                .extend(ids.iter().map(|id| keys.key(id.as_bytes())));
-        }
-    }
-
     fn set_fate(&mut self, key: u128, fate: Fate) {
         if let Some(entry) = self.index.get_mut(&key) {
             entry.fate = fate;
@@ -436,113 +726,32 @@ impl<'s, L: Liveness> GcPass<'s, L> {
     }
 
     /// Step 3: every owner not listed alive is read; the old holds of dead owners are
-    /// released.
+    /// released. The index entries are shared out among threads (each owner's work is
+    /// its own, under its own lock, as if another process did it); what needs the careful
+    /// path is taken after, in order.
     fn settle_owners(&mut self) -> Result<()> {
-        let owners = &self.dirs.owners;
         let mut keys: Vec<u128> = self.index.keys().copied().collect();
         keys.sort_unstable();
-        for key in keys {
-            if self.listed_alive.contains(&key) {
-                continue;
-            }
-            let name = key_name(key);
-            let read = read_at(owners.fd(), Path::new(&name))
-                .map_err(|e| AllocError::io("read", owners.join(&name), e))?;
-            let Some((bytes, stat, fd)) = read else {
-                self.set_fate(key, Fate::Done);
-                continue;
-            };
-            let record = match Record::from_json(&bytes, &owners.join(&name)) {
-                Ok(record) if record.owner.key_value() == key => record,
-                // Unreadable, or another owner's: the careful path decides.
-                _ => {
-                    drop(fd);
-                    self.set_fate(key, Fate::Done);
-                    self.settle_index(&name)?;
-                    continue;
-                }
-            };
-            self.learn_root(record.owner.root());
-            if self.listed_alive.contains(&key)
-                || !self.record_is_old(record.created)
-                || self.liveness.is_alive(&record.owner)
-            {
-                // Kept; the level listings show whether the hold is complete.
-                continue;
-            }
-            self.release_dead(key, &name, &record, &stat, fd)?;
+        let roots = Mutex::new(Roots::default());
+        let ctx = self.ctx;
+        let shares = in_parallel(keys.len(), threads_for(keys.len()), |share, i| {
+            ctx.settle_owner(keys[i], &roots, share)
+        })?;
+        let mut careful = Vec::new();
+        for share in &shares {
+            self.merge(share);
+            careful.extend_from_slice(&share.careful);
         }
-        Ok(())
-    }
-
-    /// The old hold of a dead owner, read from `owners/<name>` (still open as `fd`, so no
-    /// other file can take its inode number, and records are never modified): released
-    /// under the owner's lock when the index entry and the holder file are still that inode.
-    fn release_dead(
-        &mut self,
-        key: u128,
-        name: &str,
-        record: &Record,
-        stat: &Stat,
-        fd: OwnedFd,
-    ) -> Result<()> {
-        let Some(_lock) = self.try_lock(name)? else {
-            return Ok(());
-        };
-        let (levels, owners) = (&self.dirs.levels, &self.dirs.owners);
-        let read = Some(file_id_of(stat));
-        let level = record.level.to_string();
-        let holder = format!("{level}/{name}");
-        let index_now = Self::stat(owners.fd(), &owners.path, Path::new(name))?;
-        let holder_now = Self::stat(levels.fd(), &levels.path, Path::new(&holder))?;
-        drop(fd);
-        if index_now.as_ref().map(file_id_of) == read && holder_now.as_ref().map(file_id_of) == read
-        {
-            self.report.examined += 1;
-            self.release_locked(name, &level)?;
-            self.report.released += 1;
+        careful.sort_unstable();
+        for key in careful {
             self.set_fate(key, Fate::Done);
-            return Ok(());
+            self.settle_index(&key_name(key))?;
         }
-        // Changed since it was read, or its holder is gone: decide on what is there now.
-        match self.store.inspect_index(name)? {
-            IndexState::Valid(now)
-                if now.owner == record.owner && self.record_is_old(now.created) =>
-            {
-                self.report.examined += 1;
-                self.release_locked(name, &now.level.to_string())?;
-                self.report.released += 1;
-                self.set_fate(key, Fate::Done);
-            }
-            // A new hold: the level listings and step 5 see to it.
-            IndexState::Valid(_) => {}
-            IndexState::Dangling(meta) | IndexState::Corrupt(meta) => {
-                if self.is_old_meta(&meta) {
-                    self.remove_index(name)?;
-                }
-                self.set_fate(key, Fate::Done);
-            }
-            IndexState::Gone => self.set_fate(key, Fate::Done),
-        }
-        Ok(())
-    }
-
-    /// Removes an owner's hold (the caller holds its lock): holder file, level dir if that
-    /// left it empty, index entry, in the order of [`Store::release`].
-    fn release_locked(&self, name: &str, level: &str) -> Result<()> {
-        let (levels, owners) = (&self.dirs.levels, &self.dirs.owners);
-        let holder = format!("{level}/{name}");
-        remove_at(levels.fd(), Path::new(&holder), false)
-            .map_err(|e| AllocError::io("remove", levels.join(&holder), e))?;
-        remove_at(levels.fd(), Path::new(level), true)
-            .map_err(|e| AllocError::io("remove", levels.join(level), e))?;
-        remove_at(owners.fd(), Path::new(name), false)
-            .map_err(|e| AllocError::io("remove", owners.join(name), e))?;
         Ok(())
     }
 
     fn remove_index(&mut self, name: &str) -> Result<()> {
-        let owners = &self.dirs.owners;
+        let owners = &self.ctx.dirs.owners;
         if remove_at(owners.fd(), Path::new(name), false)
             .map_err(|e| AllocError::io("remove", owners.join(name), e))?
         {
@@ -553,32 +762,34 @@ impl<'s, L: Liveness> GcPass<'s, L> {
 
     /// The careful path for one index entry: what `owners/<name>` is now, and what to do.
     fn settle_index(&mut self, name: &str) -> Result<()> {
-        match self.store.inspect_index(name)? {
+        match self.ctx.store.inspect_index(name)? {
             IndexState::Gone => {}
             IndexState::Valid(record) => {
                 self.report.examined += 1;
-                if !self.record_is_old(record.created) || self.liveness.is_alive(&record.owner) {
+                if !self.ctx.record_is_old(record.created)
+                    || self.ctx.liveness.is_alive(&record.owner)
+                {
                     return Ok(());
                 }
                 let Some(_lock) = self.try_lock(name)? else {
                     return Ok(());
                 };
                 // Re-read under the owner's lock: an operation may have finished meanwhile.
-                if let IndexState::Valid(now) = self.store.inspect_index(name)? {
-                    if self.record_is_old(now.created) {
-                        self.release_locked(name, &now.level.to_string())?;
+                if let IndexState::Valid(now) = self.ctx.store.inspect_index(name)? {
+                    if self.ctx.record_is_old(now.created) {
+                        self.ctx.release_locked(name, &now.level.to_string())?;
                         self.report.released += 1;
                     }
                 }
             }
             IndexState::Dangling(meta) | IndexState::Corrupt(meta) => {
-                if !self.is_old_meta(&meta) {
+                if !self.ctx.is_old_meta(&meta) {
                     return Ok(());
                 }
                 let Some(_lock) = self.try_lock(name)? else {
                     return Ok(());
                 };
-                match self.store.inspect_index(name)? {
+                match self.ctx.store.inspect_index(name)? {
                     IndexState::Dangling(_) | IndexState::Corrupt(_) => self.remove_index(name)?,
                     IndexState::Valid(_) | IndexState::Gone => {}
                 }
@@ -587,17 +798,37 @@ impl<'s, L: Liveness> GcPass<'s, L> {
         Ok(())
     }
 
-    /// Step 4: `levels/` and every level dir. Valid holds are recognised by inode number;
-    /// holder files without index entry are adopted when their owner is alive and removed
-    /// otherwise; empty level dirs and foreign entries are removed.
+    /// Step 4: `levels/` and every level dir. Valid holds are recognised by inode number,
+    /// the level dirs shared out among threads; the others (holder files without index
+    /// entry, adopted when their owner is alive and removed otherwise; empty level dirs;
+    /// foreign entries) take the careful path after, in order.
     fn sweep_levels(&mut self) -> Result<()> {
-        let levels = &self.dirs.levels;
-        for (name, _) in self.list(levels.fd(), &levels.path)?.iter() {
-            let Some(level) = std::str::from_utf8(name).ok().filter(|n| is_level_name(n)) else {
+        let levels = &self.ctx.dirs.levels;
+        let listing = self.list(levels.fd(), &levels.path)?;
+        let mut named = Vec::with_capacity(listing.len());
+        for (name, _) in listing.iter() {
+            if std::str::from_utf8(name).is_ok_and(is_level_name) {
+                named.push(name);
+            } else {
                 self.remove_if_old(levels.fd(), &levels.path, os(name))?;
-                continue;
-            };
-            let name = os(name);
+            }
+        }
+        let (ctx, index) = (self.ctx, &self.index);
+        let shares = in_parallel(named.len(), threads_for(named.len()), |share, i| {
+            if !ctx.level_is_settled(named[i], index, share) {
+                share.careful_levels.push(i);
+            }
+            Ok(())
+        })?;
+        let mut careful = Vec::new();
+        for share in &shares {
+            self.merge(share);
+            careful.extend_from_slice(&share.careful_levels);
+        }
+        careful.sort_unstable();
+        for i in careful {
+            let level = std::str::from_utf8(named[i]).expect("checked above");
+            let name = os(named[i]);
             match open_dir_at(levels.fd(), name) {
                 Ok(dir) => self.sweep_level(level, name, dir)?,
                 Err(Errno::NOENT) => {}
@@ -626,7 +857,7 @@ impl<'s, L: Liveness> GcPass<'s, L> {
         dir: &OwnedFd,
         holders: &mut Listing,
     ) -> Result<()> {
-        let levels = &self.dirs.levels;
+        let levels = &self.ctx.dirs.levels;
         let path = || levels.join(name);
         if !self.list_into(dir.as_fd(), path, true, holders)? {
             // Removed since it was listed (its last holder released it).
@@ -660,7 +891,9 @@ impl<'s, L: Liveness> GcPass<'s, L> {
         // removed the last holder file. rmdir fails harmlessly if a holder joined meanwhile.
         if remaining == 0 {
             let old = removed_any
-                || self.is_old(&stat_fd(dir).map_err(|e| AllocError::io("inspect", path(), e))?);
+                || self
+                    .ctx
+                    .is_old(&stat_fd(dir).map_err(|e| AllocError::io("inspect", path(), e))?);
             if old
                 && remove_at(levels.fd(), name, true)
                     .map_err(|e| AllocError::io("remove", path(), e))?
@@ -676,12 +909,12 @@ impl<'s, L: Liveness> GcPass<'s, L> {
     fn settle_unindexed_holder(&mut self, level: &str, name: &Path, key: &str) -> Result<bool> {
         let level = level_of_name(level).expect("a level's name");
         let level = &level;
-        let levels = &self.dirs.levels;
+        let levels = &self.ctx.dirs.levels;
         let rel = name.join(key);
-        let Some(stat) = Self::stat(levels.fd(), &levels.path, &rel)? else {
+        let Some(stat) = stat_in(levels.fd(), &levels.path, &rel)? else {
             return Ok(true);
         };
-        if !self.is_old(&stat) {
+        if !self.ctx.is_old(&stat) {
             return Ok(false);
         }
         if FileType::from_raw_mode(stat.st_mode) != FileType::RegularFile {
@@ -691,7 +924,7 @@ impl<'s, L: Liveness> GcPass<'s, L> {
         let Some(_lock) = self.try_lock(key)? else {
             return Ok(false);
         };
-        let index = self.store.inspect_index(key)?;
+        let index = self.ctx.store.inspect_index(key)?;
         if let IndexState::Valid(record) = &index {
             if record.level == *level {
                 // Its operation completed after the owners were listed.
@@ -710,11 +943,11 @@ impl<'s, L: Liveness> GcPass<'s, L> {
             if record.owner.key() == key
                 && record.level == *level
                 && index_missing
-                && self.liveness.is_alive(&record.owner)
+                && self.ctx.liveness.is_alive(&record.owner)
             {
                 // Conservative: an alive owner may use this level, so it stays held.
                 let name = name.to_str().expect("level names are text");
-                self.store.install_index(key, name)?;
+                self.ctx.store.install_index(key, name)?;
                 self.report.repaired += 1;
                 if let Some(key) = key_of_name(key.as_bytes()) {
                     self.set_fate(key, Fate::Done);
@@ -746,13 +979,13 @@ impl<'s, L: Liveness> GcPass<'s, L> {
     /// Step 6, `locks/`: lock files of killed processes (a lock file exists only while
     /// locked).
     fn sweep_locks(&mut self) -> Result<()> {
-        let locks = &self.dirs.locks;
+        let locks = &self.ctx.dirs.locks;
         for (name, _) in self.list(locks.fd(), &locks.path)?.iter() {
             let name = os(name);
-            let Some(stat) = Self::stat(locks.fd(), &locks.path, name)? else {
+            let Some(stat) = stat_in(locks.fd(), &locks.path, name)? else {
                 continue;
             };
-            if !self.is_old(&stat) {
+            if !self.ctx.is_old(&stat) {
                 continue;
             }
             if FileType::from_raw_mode(stat.st_mode) != FileType::RegularFile {
