@@ -181,6 +181,51 @@ pub(crate) fn read_at(
     Ok(Some((bytes, stat, fd)))
 }
 
+/// The whole content of the regular file `name` of `dir`, not following a symlink and never
+/// blocking on a FIFO; `None` when it does not exist or is no regular file.
+pub(crate) fn read_regular_at(dir: BorrowedFd<'_>, name: &Path) -> io::Result<Option<Vec<u8>>> {
+    let flags = OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NOFOLLOW | OFlags::NONBLOCK;
+    let fd = match rustix::fs::openat(dir, name, flags, Mode::empty()) {
+        Ok(fd) => fd,
+        Err(Errno::NOENT | Errno::LOOP) => return Ok(None),
+        Err(errno) => return Err(errno.into()),
+    };
+    let stat = rustix::fs::fstat(&fd)?;
+    if FileType::from_raw_mode(stat.st_mode) != FileType::RegularFile {
+        return Ok(None);
+    }
+    read_sized(&mut FdReader(&fd), stat.st_size as u64).map(Some)
+}
+
+/// Writes `bytes` as a new file in `tmp` and renames it onto `name` of `dir`, so readers
+/// see the old file or the whole new one. On failure the temp file is removed.
+pub(crate) fn replace_file_at(
+    tmp: BorrowedFd<'_>,
+    dir: BorrowedFd<'_>,
+    name: &Path,
+    kind: &str,
+    bytes: &[u8],
+) -> io::Result<()> {
+    use std::io::Write;
+    let staged = unique_name(kind);
+    let flags = OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::CLOEXEC;
+    let fd = rustix::fs::openat(tmp, staged.as_str(), flags, Mode::from_raw_mode(0o600))?;
+    let written = File::from(fd).write_all(bytes);
+    let renamed = written.and_then(|()| Ok(rustix::fs::renameat(tmp, staged.as_str(), dir, name)?));
+    if renamed.is_err() {
+        let _ = rustix::fs::unlinkat(tmp, staged.as_str(), AtFlags::empty());
+    }
+    renamed
+}
+
+/// Whether the open directory `dir` is on tmpfs.
+pub(crate) fn is_on_tmpfs(dir: BorrowedFd<'_>) -> bool {
+    const TMPFS_MAGIC: i64 = 0x0102_1994;
+    // The field's type differs between architectures.
+    #[allow(clippy::unnecessary_cast)]
+    rustix::fs::fstatfs(dir).is_ok_and(|fs| fs.f_type as i64 == TMPFS_MAGIC)
+}
+
 struct FdReader<'a>(&'a OwnedFd);
 
 impl Read for FdReader<'_> {

@@ -19,7 +19,13 @@
 //!    one its owner's index entry had in step 2 is a valid hold, counted and kept with no
 //!    further system call. Anything else (a holder without index entry, foreign entries, an
 //!    empty level dir) takes the careful path of earlier passes: `lstat`, age, owner lock,
-//!    a fresh read.
+//!    a fresh read. On tmpfs, a level dir that `gc.levels` records is not opened but
+//!    `lstat`ed: if it is still the inode recorded with the `ctime` recorded, its entries
+//!    are the holder files recorded, matched against step 2 as a listing would be; else it
+//!    is listed. The level dirs found holding only valid holds are recorded for the next
+//!    pass (those listed afresh only once their `ctime` is older than the `fstat` made
+//!    before their listing by more than a clock tick; see the `levels_cache` module), and
+//!    the file is rewritten when that record differs from the one read.
 //! 5. Index entries that matched no holder file (dangling, unreadable, or whose holder
 //!    appeared after step 4's listing) are inspected one by one, as in step 3's careful path.
 //! 6. `locks/`: old lock files nobody holds are removed.
@@ -66,9 +72,11 @@ use rustix::io::Errno;
 
 use crate::error::{AllocError, Result};
 use crate::fsops::{
-    file_id_of, flock_exclusive, is_not_found, last_change, last_change_of, open_dir_at,
-    open_lock_file, read_at, remove_at, stat_at, stat_fd, unix_seconds, Lister, OwnerLock,
+    file_id_of, flock_exclusive, is_not_found, is_on_tmpfs, last_change, last_change_of,
+    open_dir_at, open_lock_file, read_at, read_regular_at, remove_at, replace_file_at, stat_at,
+    stat_fd, unix_seconds, Lister, OwnerLock,
 };
+use crate::levels_cache::{self, Cache, ChangeTime};
 use crate::liveness::Liveness;
 use crate::owner::{key_name, key_of_name, RootKeys};
 use crate::pairs::{is_level_name, level_of_name};
@@ -178,6 +186,7 @@ impl Dir {
 
 /// The store's subdirectories, open for one pass.
 struct Dirs {
+    state: Dir,
     levels: Dir,
     owners: Dir,
     locks: Dir,
@@ -195,11 +204,21 @@ impl Dirs {
                 Err(e) => Err(AllocError::io("open", path, e.into())),
             }
         };
+        let (levels, owners, locks, tmp) = (
+            open("levels")?,
+            open("owners")?,
+            open("locks")?,
+            open("tmp")?,
+        );
         Ok(Dirs {
-            levels: open("levels")?,
-            owners: open("owners")?,
-            locks: open("locks")?,
-            tmp: open("tmp")?,
+            state: Dir {
+                fd: state,
+                path: store.dir().to_owned(),
+            },
+            levels,
+            owners,
+            locks,
+            tmp,
         })
     }
 }
@@ -318,6 +337,13 @@ struct Share {
     counted: Vec<u128>,
     /// Level dirs (numbers in the step's list) left for the careful path.
     careful_levels: Vec<usize>,
+    /// Records of `gc.levels` for the level dirs this thread found settled.
+    cache_out: Vec<u8>,
+    /// Of those, how many were confirmed from `gc.levels` and how many listed afresh.
+    cache_kept: usize,
+    cache_fresh: usize,
+    /// A listed level dir's holders, as `gc.levels` records them.
+    holders: Vec<(u128, u64)>,
     lister: Lister,
     listing: Listing,
 }
@@ -330,6 +356,10 @@ impl Share {
             careful: Vec::new(),
             counted: Vec::new(),
             careful_levels: Vec::new(),
+            cache_out: Vec::new(),
+            cache_kept: 0,
+            cache_fresh: 0,
+            holders: Vec::new(),
             lister: Lister::new(),
             listing: Listing::default(),
         }
@@ -533,21 +563,61 @@ impl<'s, L: Liveness + Sync> Ctx<'s, L> {
         Ok(())
     }
 
-    /// Whether the level dir `levels/<name>` needs nothing: gone, or holding only holder
-    /// files that the index entries listed in step 2 name (same inode number), which are
-    /// noted in `share.counted`. `false` sends it to the careful path (also on errors,
+    /// Whether the level dir `levels/<name>` (inode `dir_ino` in the listing of `levels/`)
+    /// needs nothing: gone, or holding only holder files that the index entries listed in
+    /// step 2 name (same inode number), which are noted in `share.counted`. With `cache`
+    /// (the store is on tmpfs), a level dir recorded there is confirmed by one `lstat`
+    /// when its inode and `ctime` are those recorded, and a level dir listed afresh is
+    /// recorded for the next pass. `false` sends it to the careful path (also on errors,
     /// which that path meets again and reports).
+    // The fields' types differ between architectures.
+    #[allow(clippy::unnecessary_cast)]
     fn level_is_settled(
         &self,
         name: &[u8],
+        dir_ino: u64,
         index: &HashMap<u128, IndexEntry, KeyHash>,
+        cache: Option<&Cache>,
         share: &mut Share,
     ) -> bool {
-        let dir = match open_dir_at(self.dirs.levels.fd(), os(name)) {
+        let valid = |key: u128, ino: u64| {
+            index
+                .get(&key)
+                .is_some_and(|entry| entry.ino == ino && entry.fate != Fate::Done)
+        };
+        let levels = self.dirs.levels.fd();
+        if let Some((cache, level)) =
+            cache.and_then(|c| c.get(name).filter(|l| l.dir_ino == dir_ino).map(|l| (c, l)))
+        {
+            match rustix::fs::statat(levels, os(name), AtFlags::SYMLINK_NOFOLLOW) {
+                Ok(stat)
+                    if FileType::from_raw_mode(stat.st_mode) == FileType::Directory
+                        && stat.st_ino as u64 == dir_ino
+                        && ChangeTime::of(&stat) == level.ctime =>
+                {
+                    // Its entries are those recorded.
+                    let holders = cache.holders(level);
+                    if !holders.iter().all(|&(key, ino)| valid(key, ino)) {
+                        return false;
+                    }
+                    share.counted.extend(holders.iter().map(|&(key, _)| key));
+                    levels_cache::record(&mut share.cache_out, name, dir_ino, level.ctime, holders);
+                    share.cache_kept += 1;
+                    return true;
+                }
+                Err(Errno::NOENT) => return true,
+                // Changed since it was recorded: listed below.
+                _ => {}
+            }
+        }
+        let dir = match open_dir_at(levels, os(name)) {
             Ok(dir) => dir,
             Err(Errno::NOENT) => return true,
             Err(_) => return false,
         };
+        // Taken before the listing, so that the listing shows at least what was there at
+        // this `ctime`.
+        let before = cache.map(|_| (SystemTime::now(), rustix::fs::fstat(&dir)));
         share.listing.clear();
         let listing = &mut share.listing;
         let listed = share.lister.list_small(dir.as_fd(), |entry| {
@@ -562,19 +632,28 @@ impl<'s, L: Liveness + Sync> Ctx<'s, L> {
         if share.listing.len() == 0 {
             return false;
         }
-        let counted = share.counted.len();
+        share.holders.clear();
         for (holder, ino) in share.listing.iter() {
-            let valid = key_of_name(holder).filter(|key| {
-                index
-                    .get(key)
-                    .is_some_and(|entry| entry.ino == ino && entry.fate != Fate::Done)
-            });
-            match valid {
-                Some(key) => share.counted.push(key),
-                None => {
-                    share.counted.truncate(counted);
-                    return false;
-                }
+            match key_of_name(holder).filter(|&key| valid(key, ino)) {
+                Some(key) => share.holders.push((key, ino)),
+                None => return false,
+            }
+        }
+        share
+            .counted
+            .extend(share.holders.iter().map(|&(key, _)| key));
+        if let Some((start, Ok(stat))) = before {
+            let ctime = ChangeTime::of(&stat);
+            if ctime.settled_before(start)
+                && levels_cache::record(
+                    &mut share.cache_out,
+                    name,
+                    stat.st_ino as u64,
+                    ctime,
+                    &share.holders,
+                )
+            {
+                share.cache_fresh += 1;
             }
         }
         true
@@ -603,6 +682,29 @@ fn stat_in(dir: BorrowedFd<'_>, path: &Path, name: &Path) -> Result<Option<Stat>
 impl<'s, L: Liveness + Sync> GcPass<'s, L> {
     fn try_lock(&mut self, key: &str) -> Result<Option<OwnerLock<'s>>> {
         self.ctx.try_lock(key, &mut self.report.busy)
+    }
+
+    /// `gc.levels` when the store is on tmpfs (an empty one when absent or unreadable) and
+    /// whether a file of this format was there; `None` on other file systems.
+    /// (The crate's tests use it on any file system, to run it on every store they make.)
+    fn read_levels_cache(&self, levels: &Dir) -> Option<(Cache, bool)> {
+        if !cfg!(test) && !is_on_tmpfs(levels.fd()) {
+            return None;
+        }
+        let state = &self.ctx.dirs.state;
+        let read = read_regular_at(state.fd(), Path::new(levels_cache::FILE));
+        match read.ok().flatten().as_deref().and_then(Cache::parse) {
+            Some(cache) => Some((cache, true)),
+            None => Some((Cache::default(), false)),
+        }
+    }
+
+    /// Replaces `gc.levels`. A failure only costs the next pass the listings it would have
+    /// saved, so it is not an error of the pass.
+    fn write_levels_cache(&self, bytes: &[u8]) {
+        let dirs = self.ctx.dirs;
+        let name = Path::new(levels_cache::FILE);
+        let _ = replace_file_at(dirs.tmp.fd(), dirs.state.fd(), name, "gclevels", bytes);
     }
 
     /// Adds what a thread of a parallel step did to the pass.
@@ -806,16 +908,18 @@ impl<'s, L: Liveness + Sync> GcPass<'s, L> {
         let levels = &self.ctx.dirs.levels;
         let listing = self.list(levels.fd(), &levels.path)?;
         let mut named = Vec::with_capacity(listing.len());
-        for (name, _) in listing.iter() {
+        for (name, ino) in listing.iter() {
             if std::str::from_utf8(name).is_ok_and(is_level_name) {
-                named.push(name);
+                named.push((name, ino));
             } else {
                 self.remove_if_old(levels.fd(), &levels.path, os(name))?;
             }
         }
+        let cache = self.read_levels_cache(levels);
         let (ctx, index) = (self.ctx, &self.index);
         let shares = in_parallel(named.len(), threads_for(named.len()), |share, i| {
-            if !ctx.level_is_settled(named[i], index, share) {
+            let (name, ino) = named[i];
+            if !ctx.level_is_settled(name, ino, index, cache.as_ref().map(|c| &c.0), share) {
                 share.careful_levels.push(i);
             }
             Ok(())
@@ -825,10 +929,20 @@ impl<'s, L: Liveness + Sync> GcPass<'s, L> {
             self.merge(share);
             careful.extend_from_slice(&share.careful_levels);
         }
+        if let Some((cache, present)) = &cache {
+            let kept: usize = shares.iter().map(|share| share.cache_kept).sum();
+            let fresh: usize = shares.iter().map(|share| share.cache_fresh).sum();
+            // Rewritten only when it would say something else.
+            if !present || fresh > 0 || kept != cache.len() {
+                let records: Vec<&[u8]> = shares.iter().map(|s| s.cache_out.as_slice()).collect();
+                self.write_levels_cache(&levels_cache::file(&records));
+            }
+        }
+        drop(shares);
         careful.sort_unstable();
         for i in careful {
-            let level = std::str::from_utf8(named[i]).expect("checked above");
-            let name = os(named[i]);
+            let level = std::str::from_utf8(named[i].0).expect("checked above");
+            let name = os(named[i].0);
             match open_dir_at(levels.fd(), name) {
                 Ok(dir) => self.sweep_level(level, name, dir)?,
                 Err(Errno::NOENT) => {}

@@ -1076,3 +1076,142 @@ fn concurrent_threaded_passes_release_each_dead_hold_once() {
     assert!(entries(&store, "tmp").is_empty());
     assert!(entries(&store, "locks").is_empty());
 }
+
+fn levels_cache(store: &Store) -> Option<crate::levels_cache::Cache> {
+    let bytes = std::fs::read(store.dir().join(crate::levels_cache::FILE)).ok()?;
+    crate::levels_cache::Cache::parse(&bytes)
+}
+
+fn inode(path: &Path) -> u64 {
+    std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(path).unwrap())
+}
+
+/// A pass records the level dirs it found settled; the next confirms them from the record
+/// while they are unchanged, and lists again those that changed since, however soon after
+/// the record: an interrupted release and an interrupted join in recorded level dirs are
+/// repaired as when nothing was recorded.
+#[test]
+fn gc_levels_confirms_unchanged_level_dirs_and_lists_changed_ones() {
+    let (_dir, store) = store();
+    let mut rng = rng();
+    let mut levels = Vec::new();
+    for i in 0..5 {
+        levels.push(
+            store
+                .allocate(&owner(&format!("a{i}")), &meta("x"), &FULL, &mut rng)
+                .unwrap(),
+        );
+    }
+    store
+        .share(&owner("sharer"), &meta("x"), &owner("a0"))
+        .unwrap();
+    let is_alive = |o: &Owner| o.id() != "joiner";
+    // Level dirs changed less than the margin ago are not recorded.
+    let report = store
+        .gc(later(3600), Duration::from_secs(60), is_alive)
+        .unwrap();
+    assert_eq!(report.examined, 6);
+    assert_eq!(levels_cache(&store).unwrap().len(), 0);
+    std::thread::sleep(crate::levels_cache::MARGIN * 2);
+    let report = store
+        .gc(later(3600), Duration::from_secs(60), is_alive)
+        .unwrap();
+    assert_eq!(report.examined, 6);
+    let cache = levels_cache(&store).unwrap();
+    assert_eq!(cache.len(), 5);
+    let shared = cache.get(levels[0].to_string().as_bytes()).unwrap();
+    assert_eq!(cache.holders(shared).len(), 2);
+    // Nothing changed: confirmed from the record, which is left as it is.
+    let file = store.dir().join(crate::levels_cache::FILE);
+    let written = inode(&file);
+    let again = store
+        .gc(later(3600), Duration::from_secs(60), is_alive)
+        .unwrap();
+    assert_eq!(again, report);
+    assert_eq!(inode(&file), written);
+
+    // release of a1 killed after unlinking its holder; a join of `joiner` to a2's level
+    // killed before its index entry.
+    let dir = store.dir().to_owned();
+    std::fs::remove_file(
+        dir.join("levels")
+            .join(levels[1].to_string())
+            .join(owner("a1").key()),
+    )
+    .unwrap();
+    store
+        .reserve(&owner("joiner"), &meta("x"), &levels[2])
+        .unwrap();
+    std::fs::remove_file(dir.join("owners").join(owner("joiner").key())).unwrap();
+    let report = store
+        .gc(later(3600), Duration::from_secs(60), is_alive)
+        .unwrap();
+    assert_eq!(
+        report,
+        GcReport {
+            examined: 5,
+            debris_removed: 3,
+            ..GcReport::default()
+        }
+    );
+    assert!(!dir.join("levels").join(levels[1].to_string()).exists());
+    assert_eq!(store.lookup_level(&levels[2]).unwrap().len(), 1);
+    assert!(store.lookup_owner(&owner("a1")).unwrap().is_none());
+    // The level dirs still recorded are those left unchanged.
+    let cache = levels_cache(&store).unwrap();
+    assert_eq!(cache.len(), 3);
+    assert!(cache.get(levels[1].to_string().as_bytes()).is_none());
+    assert!(cache.get(levels[2].to_string().as_bytes()).is_none());
+}
+
+/// A damaged `gc.levels` is no record: the pass lists every level dir and writes a whole
+/// one; a pass killed while writing it leaves a temp file that gc removes once old.
+#[test]
+fn gc_levels_that_does_not_parse_is_ignored_and_replaced() {
+    let (_dir, store) = store();
+    let mut rng = rng();
+    for i in 0..3 {
+        store
+            .allocate(&owner(&format!("a{i}")), &meta("x"), &FULL, &mut rng)
+            .unwrap();
+    }
+    std::thread::sleep(crate::levels_cache::MARGIN * 2);
+    let alive = |_: &Owner| true;
+    store
+        .gc(later(3600), Duration::from_secs(60), alive)
+        .unwrap();
+    let file = store.dir().join(crate::levels_cache::FILE);
+    let bytes = std::fs::read(&file).unwrap();
+    std::fs::write(&file, &bytes[..bytes.len() - 3]).unwrap();
+    std::fs::write(store.dir().join("tmp/gclevels.999.0.0"), &bytes[..10]).unwrap();
+    let report = store
+        .gc(later(3600), Duration::from_secs(60), alive)
+        .unwrap();
+    assert_eq!(
+        report,
+        GcReport {
+            examined: 3,
+            debris_removed: 1,
+            ..GcReport::default()
+        }
+    );
+    assert_eq!(levels_cache(&store).unwrap().len(), 3);
+    assert!(entries(&store, "tmp").is_empty());
+}
+
+#[test]
+fn dev_shm_is_tmpfs_where_there_is_one() {
+    let Ok(dir) = crate::fsops::open_dir_at(rustix::fs::CWD, Path::new("/dev/shm")) else {
+        return;
+    };
+    let is_tmpfs = std::fs::read_to_string("/proc/self/mounts")
+        .unwrap_or_default()
+        .lines()
+        .any(|line| line.split(' ').nth(1) == Some("/dev/shm") && line.starts_with("tmpfs "));
+    assert_eq!(
+        crate::fsops::is_on_tmpfs(rustix::fd::AsFd::as_fd(&dir)),
+        is_tmpfs
+    );
+    let root = crate::fsops::open_dir_at(rustix::fs::CWD, Path::new("/proc")).unwrap();
+    assert!(!crate::fsops::is_on_tmpfs(rustix::fd::AsFd::as_fd(&root)));
+}
