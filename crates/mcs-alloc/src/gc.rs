@@ -90,7 +90,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Mutex, OnceLock, PoisonError};
+use std::sync::{OnceLock, PoisonError, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
@@ -521,9 +521,11 @@ impl<'s, L: Liveness + Sync> Ctx<'s, L> {
     /// Step 3 for one index entry, in any of the pass's threads: skipped when its owner is
     /// listed alive; else read, and released when its owner is dead and the hold old.
     /// Whatever needs more than that is left in `share.careful`.
-    fn settle_owner(&self, key: u128, roots: &Mutex<Roots>, share: &mut Share) -> Result<()> {
-        let roots = || roots.lock().unwrap_or_else(PoisonError::into_inner);
-        if roots().listed_alive.contains(&key) {
+    fn settle_owner(&self, key: u128, roots: &RwLock<Roots>, share: &mut Share) -> Result<()> {
+        // Read-locked on every entry, write-locked only to list a root met for the first
+        // time, so that threads never wait for each other on an entry.
+        let seen = || roots.read().unwrap_or_else(PoisonError::into_inner);
+        if seen().listed_alive.contains(&key) {
             return Ok(());
         }
         let owners = &self.dirs.owners;
@@ -542,11 +544,12 @@ impl<'s, L: Liveness + Sync> Ctx<'s, L> {
                 return Ok(());
             }
         };
-        let listed = {
-            let mut roots = roots();
-            roots.learn(record.owner.root(), self.liveness);
-            roots.listed_alive.contains(&key)
-        };
+        let root = record.owner.root();
+        if !seen().asked.contains(root) {
+            let mut roots = roots.write().unwrap_or_else(PoisonError::into_inner);
+            roots.learn(root, self.liveness);
+        }
+        let listed = seen().listed_alive.contains(&key);
         if listed || !self.record_is_old(record.created) || self.liveness.is_alive(&record.owner) {
             // Kept; the level listings show whether the hold is complete.
             return Ok(());
@@ -861,7 +864,7 @@ impl<'s, L: Liveness + Sync> GcPass<'s, L> {
     fn settle_owners(&mut self) -> Result<()> {
         let mut keys: Vec<u128> = self.index.keys().copied().collect();
         keys.sort_unstable();
-        let roots = Mutex::new(Roots::default());
+        let roots = RwLock::new(Roots::default());
         let ctx = self.ctx;
         let shares = in_parallel(keys.len(), threads_for(keys.len()), |share, i| {
             ctx.settle_owner(keys[i], &roots, share)
