@@ -19,8 +19,8 @@
 //! rename leaves a `tmp/gclevels.*` file that gc removes as old debris.
 //!
 //! Format (little-endian): [`MAGIC`], then per level dir: name length (u8), name, inode
-//! number (u64), `ctime` seconds (i64) and nanoseconds (u32), holder count (u16), and per
-//! holder its key (u128) and inode number (u64).
+//! number (u64), `ctime` seconds (i64) and nanoseconds (u32), holder count (u16, never 0),
+//! and per holder its key (u128) and inode number (u64).
 
 use std::collections::HashMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -102,7 +102,9 @@ impl Cache {
                 ctime: ChangeTime { secs, nanos },
                 holders: start..cache.holders.len(),
             };
-            if name.is_empty() || cache.levels.insert(name.into(), level).is_some() {
+            // A level dir is only recorded holding holders: one recorded empty would keep
+            // an empty level dir from being removed.
+            if name.is_empty() || count == 0 || cache.levels.insert(name.into(), level).is_some() {
                 return None;
             }
         }
@@ -185,7 +187,7 @@ mod tests {
         assert!(record(&mut a, b"s0:c1,c2", 7, ctime, &[(u128::MAX, 9)]));
         let mut b = Vec::new();
         assert!(record(&mut b, b"s0:c3,c4", 8, ctime, &[(1, 10), (2, 11)]));
-        assert!(!record(&mut b, &[b'x'; 256], 8, ctime, &[]));
+        assert!(!record(&mut b, &[b'x'; 256], 8, ctime, &[(3, 12)]));
         let bytes = file(&[&a, &b]);
         let cache = Cache::parse(&bytes).unwrap();
         assert_eq!(cache.len(), 2);
@@ -205,6 +207,9 @@ mod tests {
         }
         assert!(Cache::parse(b"mcs-alloc gc.levels 2\n").is_none());
         assert!(Cache::parse(&file(&[&a, &a])).is_none());
+        let mut empty = Vec::new();
+        assert!(record(&mut empty, b"s0:c7,c8", 9, ctime, &[]));
+        assert!(Cache::parse(&file(&[&a, &empty])).is_none());
         assert_eq!(Cache::parse(&file(&[])).unwrap().len(), 0);
     }
 
