@@ -181,6 +181,51 @@ pub(crate) fn read_at(
     Ok(Some((bytes, stat, fd)))
 }
 
+/// The whole content of the regular file `name` of `dir`, not following a symlink and never
+/// blocking on a FIFO; `None` when it does not exist or is no regular file.
+pub(crate) fn read_regular_at(dir: BorrowedFd<'_>, name: &Path) -> io::Result<Option<Vec<u8>>> {
+    let flags = OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NOFOLLOW | OFlags::NONBLOCK;
+    let fd = match rustix::fs::openat(dir, name, flags, Mode::empty()) {
+        Ok(fd) => fd,
+        Err(Errno::NOENT | Errno::LOOP) => return Ok(None),
+        Err(errno) => return Err(errno.into()),
+    };
+    let stat = rustix::fs::fstat(&fd)?;
+    if FileType::from_raw_mode(stat.st_mode) != FileType::RegularFile {
+        return Ok(None);
+    }
+    read_sized(&mut FdReader(&fd), stat.st_size as u64).map(Some)
+}
+
+/// Writes `bytes` as a new file in `tmp` and renames it onto `name` of `dir`, so readers
+/// see the old file or the whole new one. On failure the temp file is removed.
+pub(crate) fn replace_file_at(
+    tmp: BorrowedFd<'_>,
+    dir: BorrowedFd<'_>,
+    name: &Path,
+    kind: &str,
+    bytes: &[u8],
+) -> io::Result<()> {
+    use std::io::Write;
+    let staged = unique_name(kind);
+    let flags = OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::CLOEXEC;
+    let fd = rustix::fs::openat(tmp, staged.as_str(), flags, Mode::from_raw_mode(0o600))?;
+    let written = File::from(fd).write_all(bytes);
+    let renamed = written.and_then(|()| Ok(rustix::fs::renameat(tmp, staged.as_str(), dir, name)?));
+    if renamed.is_err() {
+        let _ = rustix::fs::unlinkat(tmp, staged.as_str(), AtFlags::empty());
+    }
+    renamed
+}
+
+/// Whether the open directory `dir` is on tmpfs.
+pub(crate) fn is_on_tmpfs(dir: BorrowedFd<'_>) -> bool {
+    const TMPFS_MAGIC: i64 = 0x0102_1994;
+    // The field's type differs between architectures.
+    #[allow(clippy::unnecessary_cast)]
+    rustix::fs::fstatfs(dir).is_ok_and(|fs| fs.f_type as i64 == TMPFS_MAGIC)
+}
+
 struct FdReader<'a>(&'a OwnedFd);
 
 impl Read for FdReader<'_> {
@@ -341,7 +386,9 @@ pub(crate) fn create_new_file(path: &Path) -> io::Result<File> {
 /// An exclusive `flock` on `locks/<owner key>`, serialising the operations of one owner across
 /// processes. The lock file exists only while locked: the holder unlinks it before closing.
 /// A waiter that wins the lock on an unlinked inode sees that the path no longer names its
-/// inode and starts over, so only a lock on the inode the path names counts. The kernel drops
+/// inode and starts over, so only a lock on the inode the path names counts. The store never
+/// gives a lock file a second name (no `link`, no `rename`), so "the path names this inode"
+/// is "this inode still has a link": one `fstat` of the locked fd tells. The kernel drops
 /// the lock of a killed process; its leftover file is removed by the next locker or by GC.
 /// The lock file is `name` in the directory `dir` ([`CWD`] with a path, or an open `locks/`).
 pub(crate) struct OwnerLock<'d> {
@@ -392,9 +439,10 @@ impl<'d> OwnerLock<'d> {
         Self::confirm(dir, name, fd)
     }
 
+    /// Whether the inode locked as `fd` is still the lock file: only a holder of its lock
+    /// unlinks it, and it has no other name, so a link count above 0 means `name` names it.
     fn confirm(dir: BorrowedFd<'d>, name: &Path, fd: OwnedFd) -> io::Result<Option<Self>> {
-        let held = file_id_of(&rustix::fs::fstat(&fd)?);
-        if stat_at(dir, name)?.as_ref().map(file_id_of) == Some(held) {
+        if rustix::fs::fstat(&fd)?.st_nlink > 0 {
             Ok(Some(OwnerLock {
                 dir,
                 name: name.to_owned(),
@@ -555,6 +603,27 @@ mod tests {
         assert!(!path.exists());
         let again = OwnerLock::try_acquire(&path).unwrap();
         assert!(again.is_some());
+    }
+
+    /// A waiter whose flock is granted on a lock file its holder unlinked meanwhile (and
+    /// maybe another locker created anew) does not hold the lock: it starts over.
+    #[test]
+    fn owner_lock_refuses_an_inode_unlinked_under_the_waiter() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("lock");
+        let at = CWD;
+        let waiter = open_lock_at(at, &path).unwrap();
+        std::fs::remove_file(&path).unwrap();
+        assert!(flock_fd(&waiter, false).unwrap());
+        assert!(OwnerLock::confirm(at, &path, waiter).unwrap().is_none());
+        let waiter = open_lock_at(at, &path).unwrap();
+        std::fs::remove_file(&path).unwrap();
+        let other = OwnerLock::acquire(&path).unwrap();
+        assert!(flock_fd(&waiter, false).unwrap());
+        assert!(OwnerLock::confirm(at, &path, waiter).unwrap().is_none());
+        assert!(OwnerLock::try_acquire(&path).unwrap().is_none());
+        drop(other);
+        assert!(!path.exists());
     }
 
     #[test]

@@ -16,7 +16,14 @@
 //! owners/<K>               index entry: a second hard link to the same holder file
 //! locks/<K>                flock of owner K, present only while an operation on K runs
 //! tmp/hold.* tmp/index.*   staging of operations in progress
+//! gc.stamp                 when the last gc pass started (the turn of `gc_if_due`)
+//! gc.levels                gc's record of level dirs it found settled: a hint, see below
+//! tmp/gclevels.*           a new gc.levels being written
 //! ```
+//!
+//! A store written before `gc.levels` existed simply has none: the next pass lists every
+//! level dir, as passes always did, and writes one; builds that do not know the file leave
+//! it alone and are not misled by it.
 //!
 //! `K` is the owner key: 32 hex digits of FNV-1a-128 over `root NUL id`, so any absolute root
 //! and any id fit in a file name; each record carries the full owner, so a collision is
@@ -63,6 +70,7 @@
 //! | join, after the index, before dropping the previous hold | old holder file whose index names another level | gc removes it |
 //! | release after unlinking the holder   | index entry whose holder is gone (hold already invalid); maybe an empty level dir | a repeated release finishes; gc removes both |
 //! | release after the rmdir              | dangling index entry          | as above                 |
+//! | gc, while writing `gc.levels`        | `tmp/gclevels.*`              | gc removes old tmp entries; the old `gc.levels` (or none) stays in use |
 //!
 //! Each state between two system calls is therefore either "before" (the hold is not valid
 //! and the level was not yet handed out) or "after"; leftovers never make a level look free
@@ -88,7 +96,12 @@
 //! other owner is asked about one by one, just before its hold would be released. Only holds
 //! to release and debris to remove or repair are locked, without waiting (owners busy in an
 //! operation are skipped), and checked again under the lock. A pass reads each of the
-//! store's directories once (see the `gc` module for its steps and what each costs).
+//! store's directories once (see the `gc` module for its steps and what each costs), and a
+//! level dir that `gc.levels` shows unchanged since a pass found it holding only valid
+//! holds (same inode, same `ctime` to the nanosecond: the kernel sets a directory's `ctime`
+//! whenever an entry is added or removed) is not read again. That record only ever lets a
+//! pass count holds as valid that a fresh listing would have shown it; every release and
+//! removal is still decided under the owner's lock on what the files say then.
 
 #![forbid(unsafe_code)]
 
@@ -96,6 +109,7 @@ mod error;
 mod fsops;
 mod gc;
 mod hold;
+mod levels_cache;
 mod liveness;
 mod owner;
 mod pairs;

@@ -1,11 +1,10 @@
 //! Store behaviour tests: allocation, sharing, release, exhaustion, gc of dead owners and of
 //! the debris each kind of interrupted operation leaves, state dir checks, uniformity.
 
-use std::cell::RefCell;
 use std::collections::{BTreeMap, HashSet};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::rc::Rc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use mcs_label::{CategoryRange, Level, McsPair, Sensitivity};
@@ -14,7 +13,7 @@ use rand::SeedableRng;
 
 use crate::{
     check_state_dir, state_dir_owner, AllocError, AllocRequest, GcReport, Liveness, Owner,
-    OwnerMeta, StateDirProblem, Store,
+    OwnerMeta, Record, StateDirProblem, Store,
 };
 
 const FULL: AllocRequest<'static> = AllocRequest {
@@ -405,21 +404,21 @@ fn gc_uses_runtime_state_dirs() {
 /// owners it is asked about one by one.
 struct Listed {
     alive: &'static [&'static str],
-    asked: Rc<RefCell<Vec<String>>>,
+    asked: Arc<Mutex<Vec<String>>>,
 }
 
 impl Listed {
     fn new(alive: &'static [&'static str]) -> Listed {
         Listed {
             alive,
-            asked: Rc::default(),
+            asked: Arc::default(),
         }
     }
 }
 
 impl Liveness for Listed {
     fn is_alive(&self, owner: &Owner) -> bool {
-        self.asked.borrow_mut().push(owner.id().to_owned());
+        self.asked.lock().unwrap().push(owner.id().to_owned());
         owner.root() == Path::new("/run/runc") && self.alive.contains(&owner.id())
     }
 
@@ -442,7 +441,7 @@ fn gc_repairs_debris_of_interrupted_operations_with_listed_owners() {
 }
 
 /// `liveness(ids)` is a liveness test that calls those ids alive.
-fn repairs_debris<L: Liveness>(liveness: impl Fn(&'static [&'static str]) -> L) {
+fn repairs_debris<L: Liveness + Sync>(liveness: impl Fn(&'static [&'static str]) -> L) {
     let (_dir, store) = store();
     let mut rng = rng();
     let dir = store.dir().to_owned();
@@ -574,7 +573,7 @@ fn gc_asks_only_about_owners_not_listed_alive() {
             ..GcReport::default()
         }
     );
-    assert!(asked.borrow().is_empty(), "{asked:?}");
+    assert!(asked.lock().unwrap().is_empty(), "{asked:?}");
 
     let liveness = Listed::new(&["up1", "up2"]);
     let asked = liveness.asked.clone();
@@ -589,7 +588,7 @@ fn gc_asks_only_about_owners_not_listed_alive() {
             ..GcReport::default()
         }
     );
-    assert_eq!(*asked.borrow(), ["down"]);
+    assert_eq!(*asked.lock().unwrap(), ["down"]);
     assert!(store.lookup_owner(&owner("down")).unwrap().is_none());
     assert_eq!(store.list().unwrap().len(), 2);
     // A listed owner whose release was interrupted (its holder is gone) holds nothing; its
@@ -1002,4 +1001,217 @@ fn a_hold_is_released_on_drop_unless_committed() {
     }));
     assert!(result.is_err());
     assert!(store.lookup_owner(&d).unwrap().is_none());
+}
+
+/// Passes running at once (each sharing its work out among threads) while other threads
+/// allocate and release: every dead hold is released by exactly one pass, no live hold is
+/// ever released, no level is ever held twice, and a last pass finds nothing to repair.
+#[test]
+fn concurrent_threaded_passes_release_each_dead_hold_once() {
+    let (_dir, store) = store();
+    let mut rng = rng();
+    for i in 0..120 {
+        store
+            .allocate(&owner(&format!("dead-{i}")), &meta("x"), &FULL, &mut rng)
+            .unwrap();
+        store
+            .allocate(&owner(&format!("alive-{i}")), &meta("x"), &FULL, &mut rng)
+            .unwrap();
+    }
+    store
+        .share(&owner("alive-sharer"), &meta("x"), &owner("dead-0"))
+        .unwrap();
+    let alive_before: Vec<Record> = store
+        .list()
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.owner.id().starts_with("alive"))
+        .collect();
+    let is_alive = |o: &Owner| !o.id().starts_with("dead");
+    // The holds above become old; what the allocating threads stage stays young, so the
+    // passes leave their operations alone as they would a create in progress.
+    let grace = Duration::from_secs(1);
+    std::thread::sleep(Duration::from_millis(2100));
+    let released = std::sync::atomic::AtomicUsize::new(0);
+    std::thread::scope(|scope| {
+        for t in 0..2u64 {
+            let store = &store;
+            scope.spawn(move || {
+                let mut rng = StdRng::seed_from_u64(t);
+                let churner = owner(&format!("churn-{t}"));
+                for _ in 0..150 {
+                    store
+                        .allocate(&churner, &meta("x"), &FULL, &mut rng)
+                        .unwrap();
+                    store.release(&churner).unwrap();
+                }
+            });
+        }
+        for _ in 0..3 {
+            let (store, released) = (&store, &released);
+            scope.spawn(move || {
+                for _ in 0..3 {
+                    let report = store.gc(SystemTime::now(), grace, is_alive).unwrap();
+                    released.fetch_add(report.released, std::sync::atomic::Ordering::Relaxed);
+                }
+            });
+        }
+    });
+    assert_eq!(released.into_inner(), 120);
+    let left = store.list().unwrap();
+    let mut alive_after: Vec<Record> = left.clone();
+    alive_after.retain(|r| r.owner.id().starts_with("alive"));
+    assert_eq!(alive_after, alive_before);
+    assert_eq!(left.len(), 121, "{left:?}");
+    let exclusive: HashSet<Level> = left.iter().filter(|r| !r.shared).map(|r| r.level).collect();
+    assert_eq!(exclusive.len(), 120, "an exclusive level held twice");
+    let last = store.gc(SystemTime::now(), grace, is_alive).unwrap();
+    assert_eq!(
+        last,
+        GcReport {
+            examined: 121,
+            ..GcReport::default()
+        }
+    );
+    assert!(entries(&store, "tmp").is_empty());
+    assert!(entries(&store, "locks").is_empty());
+}
+
+fn levels_cache(store: &Store) -> Option<crate::levels_cache::Cache> {
+    let bytes = std::fs::read(store.dir().join(crate::levels_cache::FILE)).ok()?;
+    crate::levels_cache::Cache::parse(&bytes)
+}
+
+fn inode(path: &Path) -> u64 {
+    std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(path).unwrap())
+}
+
+/// A pass records the level dirs it found settled; the next confirms them from the record
+/// while they are unchanged, and lists again those that changed since, however soon after
+/// the record: an interrupted release and an interrupted join in recorded level dirs are
+/// repaired as when nothing was recorded.
+#[test]
+fn gc_levels_confirms_unchanged_level_dirs_and_lists_changed_ones() {
+    let (_dir, store) = store();
+    let mut rng = rng();
+    let mut levels = Vec::new();
+    for i in 0..5 {
+        levels.push(
+            store
+                .allocate(&owner(&format!("a{i}")), &meta("x"), &FULL, &mut rng)
+                .unwrap(),
+        );
+    }
+    store
+        .share(&owner("sharer"), &meta("x"), &owner("a0"))
+        .unwrap();
+    let is_alive = |o: &Owner| o.id() != "joiner";
+    // Level dirs changed less than the margin ago are not recorded.
+    let report = store
+        .gc(later(3600), Duration::from_secs(60), is_alive)
+        .unwrap();
+    assert_eq!(report.examined, 6);
+    assert_eq!(levels_cache(&store).unwrap().len(), 0);
+    std::thread::sleep(crate::levels_cache::MARGIN * 2);
+    let report = store
+        .gc(later(3600), Duration::from_secs(60), is_alive)
+        .unwrap();
+    assert_eq!(report.examined, 6);
+    let cache = levels_cache(&store).unwrap();
+    assert_eq!(cache.len(), 5);
+    let shared = cache.get(levels[0].to_string().as_bytes()).unwrap();
+    assert_eq!(cache.holders(shared).len(), 2);
+    // Nothing changed: confirmed from the record, which is left as it is.
+    let file = store.dir().join(crate::levels_cache::FILE);
+    let written = inode(&file);
+    let again = store
+        .gc(later(3600), Duration::from_secs(60), is_alive)
+        .unwrap();
+    assert_eq!(again, report);
+    assert_eq!(inode(&file), written);
+
+    // release of a1 killed after unlinking its holder; a join of `joiner` to a2's level
+    // killed before its index entry.
+    let dir = store.dir().to_owned();
+    std::fs::remove_file(
+        dir.join("levels")
+            .join(levels[1].to_string())
+            .join(owner("a1").key()),
+    )
+    .unwrap();
+    store
+        .reserve(&owner("joiner"), &meta("x"), &levels[2])
+        .unwrap();
+    std::fs::remove_file(dir.join("owners").join(owner("joiner").key())).unwrap();
+    let report = store
+        .gc(later(3600), Duration::from_secs(60), is_alive)
+        .unwrap();
+    assert_eq!(
+        report,
+        GcReport {
+            examined: 5,
+            debris_removed: 3,
+            ..GcReport::default()
+        }
+    );
+    assert!(!dir.join("levels").join(levels[1].to_string()).exists());
+    assert_eq!(store.lookup_level(&levels[2]).unwrap().len(), 1);
+    assert!(store.lookup_owner(&owner("a1")).unwrap().is_none());
+    // The level dirs still recorded are those left unchanged.
+    let cache = levels_cache(&store).unwrap();
+    assert_eq!(cache.len(), 3);
+    assert!(cache.get(levels[1].to_string().as_bytes()).is_none());
+    assert!(cache.get(levels[2].to_string().as_bytes()).is_none());
+}
+
+/// A damaged `gc.levels` is no record: the pass lists every level dir and writes a whole
+/// one; a pass killed while writing it leaves a temp file that gc removes once old.
+#[test]
+fn gc_levels_that_does_not_parse_is_ignored_and_replaced() {
+    let (_dir, store) = store();
+    let mut rng = rng();
+    for i in 0..3 {
+        store
+            .allocate(&owner(&format!("a{i}")), &meta("x"), &FULL, &mut rng)
+            .unwrap();
+    }
+    std::thread::sleep(crate::levels_cache::MARGIN * 2);
+    let alive = |_: &Owner| true;
+    store
+        .gc(later(3600), Duration::from_secs(60), alive)
+        .unwrap();
+    let file = store.dir().join(crate::levels_cache::FILE);
+    let bytes = std::fs::read(&file).unwrap();
+    std::fs::write(&file, &bytes[..bytes.len() - 3]).unwrap();
+    std::fs::write(store.dir().join("tmp/gclevels.999.0.0"), &bytes[..10]).unwrap();
+    let report = store
+        .gc(later(3600), Duration::from_secs(60), alive)
+        .unwrap();
+    assert_eq!(
+        report,
+        GcReport {
+            examined: 3,
+            debris_removed: 1,
+            ..GcReport::default()
+        }
+    );
+    assert_eq!(levels_cache(&store).unwrap().len(), 3);
+    assert!(entries(&store, "tmp").is_empty());
+}
+
+#[test]
+fn dev_shm_is_tmpfs_where_there_is_one() {
+    let Ok(dir) = crate::fsops::open_dir_at(rustix::fs::CWD, Path::new("/dev/shm")) else {
+        return;
+    };
+    let is_tmpfs = std::fs::read_to_string("/proc/self/mounts")
+        .unwrap_or_default()
+        .lines()
+        .any(|line| line.split(' ').nth(1) == Some("/dev/shm") && line.starts_with("tmpfs "));
+    assert_eq!(
+        crate::fsops::is_on_tmpfs(rustix::fd::AsFd::as_fd(&dir)),
+        is_tmpfs
+    );
+    let root = crate::fsops::open_dir_at(rustix::fs::CWD, Path::new("/proc")).unwrap();
+    assert!(!crate::fsops::is_on_tmpfs(rustix::fd::AsFd::as_fd(&root)));
 }
