@@ -19,6 +19,7 @@
 
 use std::ffi::{CStr, CString, OsStr, OsString};
 use std::io;
+use std::mem::MaybeUninit;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
@@ -26,7 +27,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
-use rustix::fs::{AtFlags, Dir, FileType, Mode, OFlags, Stat, CWD};
+use rustix::fs::{AtFlags, FileType, Mode, OFlags, RawDir, Stat, CWD};
 use rustix::io::Errno;
 use selinux_host::xattr;
 
@@ -93,6 +94,18 @@ struct DirJob {
     parent: Arc<OwnedFd>,
     name: CString,
     path: PathBuf,
+}
+
+/// The bytes a worker reads a directory's entries into: a directory of a few hundred
+/// entries in one `getdents64` (then one more that finds the end).
+const LISTING_BUFFER: usize = 32 * 1024;
+
+/// One directory's share of the walk's totals.
+#[derive(Default)]
+struct Counts {
+    seen: u64,
+    changed: u64,
+    skipped: u64,
 }
 
 struct Queue {
@@ -205,6 +218,7 @@ impl Walker {
     /// A worker: takes directories until none is left and no one can add more.
     fn work(&self) {
         let own_cwd = crate::thread_fs::unshare_cwd().is_ok();
+        let mut listing = vec![MaybeUninit::uninit(); LISTING_BUFFER];
         loop {
             let job = {
                 let mut queue = self.queue.lock().expect("queue lock");
@@ -223,7 +237,7 @@ impl Walker {
                     queue = self.wake.wait(queue).expect("queue lock");
                 }
             };
-            let result = self.process_dir(&job, own_cwd);
+            let result = self.process_dir(&job, own_cwd, &mut listing);
             let mut queue = self.queue.lock().expect("queue lock");
             queue.active -= 1;
             match result {
@@ -240,8 +254,14 @@ impl Walker {
 
     /// Labels one directory and its non-directory entries; returns its subdirectories.
     /// With `own_cwd` (this thread's cwd is its own) the entries are reached by name
-    /// from the directory made the cwd, else through `/proc/self/fd`.
-    fn process_dir(&self, job: &DirJob, own_cwd: bool) -> Result<Vec<DirJob>> {
+    /// from the directory made the cwd, else through `/proc/self/fd`. `listing` is the
+    /// worker's buffer for the directory's entries.
+    fn process_dir(
+        &self,
+        job: &DirJob,
+        own_cwd: bool,
+        listing: &mut [MaybeUninit<u8>],
+    ) -> Result<Vec<DirJob>> {
         let io_error = |path: &Path, e: io::Error| FsLabelError::io(path, e);
         let child_path = |name: &CStr| job.path.join(OsStr::from_bytes(name.to_bytes()));
         let dir = match open_dir_at(job.parent.as_fd(), &job.name, true) {
@@ -258,9 +278,14 @@ impl Walker {
             self.skipped.fetch_add(1, Ordering::Relaxed);
             return Ok(Vec::new());
         }
-        self.seen.fetch_add(1, Ordering::Relaxed);
+        // Counted here and added to the walk's totals once per directory: the workers
+        // would otherwise pass the counters' cache line to and fro on every entry.
+        let mut counts = Counts {
+            seen: 1,
+            ..Counts::default()
+        };
         if self.label_fd(&dir).map_err(|e| io_error(&job.path, e))? {
-            self.changed.fetch_add(1, Ordering::Relaxed);
+            counts.changed += 1;
         }
         let by_name = own_cwd && rustix::process::fchdir(&dir).is_ok();
         let dir = Arc::new(dir);
@@ -278,50 +303,64 @@ impl Walker {
             .filter_map(|m| m.file_name())
             .collect();
         let mut children = Vec::new();
-        for (name, listed) in read_dir_names(&dir).map_err(|e| io_error(&job.path, e))? {
+        // The entries are read straight from `dir` (its offset is used by nothing else:
+        // the children are opened relative to it with openat) and each is labelled as it
+        // comes, so no name is copied except a subdirectory's.
+        let mut entries = RawDir::new(&*dir, listing);
+        let result = loop {
+            let entry = match entries.next() {
+                None => break Ok(children),
+                Some(Ok(entry)) => entry,
+                Some(Err(e)) => break Err(io_error(&job.path, e.into())),
+            };
+            let name = entry.file_name();
+            if name.to_bytes() == b"." || name.to_bytes() == b".." {
+                continue;
+            }
+            let listed = entry.file_type();
             let kind = if no_mounts && listed != FileType::Unknown {
                 listed
             } else {
                 if mount_points_here.contains(&OsStr::from_bytes(name.to_bytes())) {
-                    self.skipped.fetch_add(1, Ordering::Relaxed);
+                    counts.skipped += 1;
                     continue;
                 }
-                let stat = match rustix::fs::statat(&*dir, &*name, AtFlags::SYMLINK_NOFOLLOW) {
+                let stat = match rustix::fs::statat(&*dir, name, AtFlags::SYMLINK_NOFOLLOW) {
                     Ok(stat) => stat,
                     Err(Errno::NOENT) => continue,
-                    Err(e) => return Err(io_error(&child_path(&name), e.into())),
+                    Err(e) => break Err(io_error(&child_path(name), e.into())),
                 };
                 if device_of(&stat) != self.device {
-                    self.skipped.fetch_add(1, Ordering::Relaxed);
+                    counts.skipped += 1;
                     continue;
                 }
                 FileType::from_raw_mode(stat.st_mode)
             };
             if kind == FileType::Directory {
-                let path = child_path(&name);
                 children.push(DirJob {
                     parent: Arc::clone(&dir),
-                    name,
-                    path,
+                    name: name.to_owned(),
+                    path: child_path(name),
                 });
                 continue;
             }
-            self.seen.fetch_add(1, Ordering::Relaxed);
+            counts.seen += 1;
             let labelled = if by_name {
                 self.label_path(Path::new(OsStr::from_bytes(name.to_bytes())))
             } else {
-                self.label_path(&proc_fd_path(dir.as_fd(), &name))
+                self.label_path(&proc_fd_path(dir.as_fd(), name))
             };
             match labelled {
-                Ok(true) => {
-                    self.changed.fetch_add(1, Ordering::Relaxed);
-                }
+                Ok(true) => counts.changed += 1,
                 Ok(false) => {}
                 Err(e) if is(&e, Errno::NOENT) => {}
-                Err(e) => return Err(io_error(&child_path(&name), e)),
+                Err(e) => break Err(io_error(&child_path(name), e)),
             }
-        }
-        Ok(children)
+        };
+        self.seen.fetch_add(counts.seen, Ordering::Relaxed);
+        self.changed.fetch_add(counts.changed, Ordering::Relaxed);
+        self.skipped.fetch_add(counts.skipped, Ordering::Relaxed);
+        result
     }
 
     /// Sets the label on an open fd where it differs; true when it was (or would be)
@@ -373,22 +412,6 @@ fn open_dir_at(parent: impl AsFd, name: &CStr, no_follow: bool) -> io::Result<Ow
         flags |= OFlags::NOFOLLOW;
     }
     Ok(rustix::fs::openat(parent, name, flags, Mode::empty())?)
-}
-
-/// The names in a directory with the type the listing gives, `.` and `..` left out.
-fn read_dir_names(dir: &OwnedFd) -> io::Result<Vec<(CString, FileType)>> {
-    // The stream reads through its own descriptor (a dup of `dir`, which stays open for
-    // the children's openat calls).
-    let stream = Dir::new(dir.try_clone()?)?;
-    let mut names = Vec::new();
-    for entry in stream {
-        let entry = entry?;
-        let name = entry.file_name();
-        if name.to_bytes() != b"." && name.to_bytes() != b".." {
-            names.push((name.to_owned(), entry.file_type()));
-        }
-    }
-    Ok(names)
 }
 
 /// The mount points strictly under `root` in this process's mount table, relative to
