@@ -4,7 +4,7 @@
 //! `cargo run --release -p fs-label --example relabel_once DIR CONTEXT [threads] [--dry-run]`
 //!
 //! ```text
-//! relabel_once seen=10100 changed=10100 mounts_skipped=0 ms=31.2
+//! relabel_once seen=10100 changed=10100 written_unread=9700 mounts_skipped=0 ms=31.2
 //! ```
 
 use std::path::PathBuf;
@@ -26,9 +26,10 @@ fn main() {
     }
     let report = relabel_tree(&dir, &label, &options).expect("relabel");
     println!(
-        "relabel_once seen={} changed={} mounts_skipped={} ms={:.1}",
+        "relabel_once seen={} changed={} written_unread={} mounts_skipped={} ms={:.1}",
         report.files_seen,
         report.files_changed,
+        report.files_written_unread,
         report.mounts_skipped,
         report.duration.as_secs_f64() * 1e3
     );
