@@ -7,7 +7,7 @@
 //! One line per pass, `key=value` fields after the word `relabel`:
 //!
 //! ```text
-//! relabel threads=1 pass=first seen=10101 changed=10101 ms=230.1 files_per_s=43898
+//! relabel threads=1 pass=first seen=10101 changed=10101 written_unread=9778 ms=230.1 files_per_s=43898
 //! ```
 
 use std::fs;
@@ -40,7 +40,7 @@ fn main() {
         for pass in ["first", "already-right"] {
             let report = relabel_tree(dir.path(), label, &options).expect("relabel");
             println!(
-                "relabel threads={} pass={} seen={} changed={} ms={:.1} files_per_s={:.0}",
+                "relabel threads={} pass={} seen={} changed={} written_unread={} ms={:.1} files_per_s={:.0}",
                 if threads == 0 {
                     "auto".to_string()
                 } else {
@@ -49,6 +49,7 @@ fn main() {
                 pass,
                 report.files_seen,
                 report.files_changed,
+                report.files_written_unread,
                 report.duration.as_secs_f64() * 1e3,
                 report.files_seen as f64 / report.duration.as_secs_f64()
             );

@@ -9,16 +9,26 @@
 //!   `/proc/self/fd/<parent>/<name>`). Symlinks themselves get the label.
 //! - Stays on the root's filesystem: an entry with another `st_dev` (a mount point) is
 //!   neither labelled nor entered.
-//! - Writes only where the label differs. libselinux's `lsetfilecon` stores the context
-//!   with its terminating NUL and `lgetfilecon` strips it; this module writes the NUL
-//!   too and compares with one trailing NUL removed, so labels written by either match
-//!   (the rule lives in `selinux_host::xattr`, which does every read and write).
+//! - Reads a label before writing it while labels mostly match, and writes only where
+//!   it differs; where most differ, writes without reading first. Each worker decides
+//!   from what it has just seen (see `Compare`): after a run of labels that all
+//!   differed it writes unread, reading one label in every few dozen to notice when they
+//!   start to match again, which sends it back to reading first. An already-right tree
+//!   is read and never written; a fresh one costs one syscall a file, not two. A
+//!   directory's own label, a single-file root's and every label in a dry run are
+//!   read first; a write made unread that fails is followed by a read, and a label
+//!   found right then is no error (an immutable file, as when read first). The report
+//!   counts the unread writes apart from the others. libselinux's `lsetfilecon` stores the context with its
+//!   terminating NUL and `lgetfilecon` strips it; this module writes the NUL too and
+//!   compares with one trailing NUL removed, so labels written by either match (the
+//!   rule lives in `selinux_host::xattr`, which does every read and write).
 //! - Names are bytes: a path is never converted to text on the way.
 //! - Work is shared by several threads (a LIFO stack of directories, so the number of
 //!   directory fds held open stays near depth × threads).
 
 use std::ffi::{CStr, CString, OsStr, OsString};
 use std::io;
+use std::mem::MaybeUninit;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
@@ -26,7 +36,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
-use rustix::fs::{AtFlags, Dir, FileType, Mode, OFlags, Stat, CWD};
+use rustix::fs::{AtFlags, FileType, Mode, OFlags, RawDir, Stat, CWD};
 use rustix::io::Errno;
 use selinux_host::xattr;
 
@@ -46,8 +56,13 @@ pub struct RelabelOptions {
 pub struct RelabelReport {
     /// Inodes looked at (the root, directories, files, symlinks, ...).
     pub files_seen: u64,
-    /// Inodes whose label was written (or would be, in a dry run).
+    /// Inodes whose label was written (or would be, in a dry run): those whose label
+    /// differed, and those written without reading first (also counted in
+    /// `files_written_unread`), whose label may have been right already.
     pub files_changed: u64,
+    /// Of `files_changed`, the inodes labelled without reading their label first (where
+    /// most labels differed); never more than `files_changed`, 0 in a dry run.
+    pub files_written_unread: u64,
     /// Entries skipped because they are on another filesystem (mount points).
     pub mounts_skipped: u64,
     pub duration: Duration,
@@ -95,6 +110,86 @@ struct DirJob {
     path: PathBuf,
 }
 
+/// The bytes a worker reads a directory's entries into: a directory of a few hundred
+/// entries in one `getdents64` (then one more that finds the end).
+const LISTING_BUFFER: usize = 32 * 1024;
+
+/// One directory's share of the walk's totals.
+#[derive(Default)]
+struct Counts {
+    seen: u64,
+    changed: u64,
+    written_unread: u64,
+    skipped: u64,
+}
+
+/// A worker's choice between reading a label before writing it (two syscalls where it
+/// differs, one where it is right) and writing it unread (always one), made from the
+/// labels it has just met: a tree being labelled for the first time differs nearly
+/// everywhere, an already-labelled one nowhere.
+struct Compare {
+    /// Never write unread (a dry run, which must read to count).
+    always_read: bool,
+    /// Writing without reading first.
+    unread: bool,
+    /// Labels found different in a row while reading first.
+    differing: u32,
+    /// Labels written unread since the last one read.
+    since_read: u32,
+}
+
+impl Compare {
+    /// Labels that must differ in a row, read first, before writing unread.
+    const UNREAD_AFTER: u32 = 16;
+    /// While writing unread, one label in this many is read first; a right one ends
+    /// writing unread.
+    const READ_ONE_IN: u32 = 32;
+
+    fn new(always_read: bool) -> Compare {
+        Compare {
+            always_read,
+            unread: false,
+            differing: 0,
+            since_read: 0,
+        }
+    }
+
+    /// Whether the next label is to be written without reading it first.
+    fn write_unread(&mut self) -> bool {
+        if !self.unread {
+            return false;
+        }
+        self.since_read += 1;
+        if self.since_read >= Self::READ_ONE_IN {
+            self.since_read = 0;
+            return false;
+        }
+        true
+    }
+
+    /// What reading a label found.
+    fn found(&mut self, differed: bool) {
+        if !differed {
+            self.unread = false;
+            self.differing = 0;
+        } else if !self.always_read {
+            self.differing = self.differing.saturating_add(1);
+            if self.differing >= Self::UNREAD_AFTER {
+                self.unread = true;
+            }
+        }
+    }
+}
+
+/// What labelling one entry did.
+enum Labelled {
+    AlreadyRight,
+    /// Read, found different, written (or would be, in a dry run).
+    Changed,
+    /// Written without reading first.
+    WrittenUnread,
+}
+
 struct Queue {
     stack: Vec<DirJob>,
     active: usize,
@@ -115,6 +210,7 @@ struct Walker {
     mounts_below: Option<Vec<PathBuf>>,
     seen: AtomicU64,
     changed: AtomicU64,
+    written_unread: AtomicU64,
     skipped: AtomicU64,
     queue: Mutex<Queue>,
     wake: Condvar,
@@ -142,6 +238,7 @@ impl Walker {
             mounts_below: mounts_below(root),
             seen: AtomicU64::new(0),
             changed: AtomicU64::new(0),
+            written_unread: AtomicU64::new(0),
             skipped: AtomicU64::new(0),
             queue: Mutex::new(Queue {
                 stack: Vec::new(),
@@ -197,6 +294,7 @@ impl Walker {
         Ok(RelabelReport {
             files_seen: self.seen.load(Ordering::Relaxed),
             files_changed: self.changed.load(Ordering::Relaxed),
+            files_written_unread: self.written_unread.load(Ordering::Relaxed),
             mounts_skipped: self.skipped.load(Ordering::Relaxed),
             duration: started.elapsed(),
         })
@@ -205,6 +303,8 @@ impl Walker {
     /// A worker: takes directories until none is left and no one can add more.
     fn work(&self) {
         let own_cwd = crate::thread_fs::unshare_cwd().is_ok();
+        let mut listing = vec![MaybeUninit::uninit(); LISTING_BUFFER];
+        let mut compare = Compare::new(self.dry_run);
         loop {
             let job = {
                 let mut queue = self.queue.lock().expect("queue lock");
@@ -223,7 +323,7 @@ impl Walker {
                     queue = self.wake.wait(queue).expect("queue lock");
                 }
             };
-            let result = self.process_dir(&job, own_cwd);
+            let result = self.process_dir(&job, own_cwd, &mut listing, &mut compare);
             let mut queue = self.queue.lock().expect("queue lock");
             queue.active -= 1;
             match result {
@@ -240,8 +340,16 @@ impl Walker {
 
     /// Labels one directory and its non-directory entries; returns its subdirectories.
     /// With `own_cwd` (this thread's cwd is its own) the entries are reached by name
-    /// from the directory made the cwd, else through `/proc/self/fd`.
-    fn process_dir(&self, job: &DirJob, own_cwd: bool) -> Result<Vec<DirJob>> {
+    /// from the directory made the cwd, else through `/proc/self/fd`. `listing` is the
+    /// worker's buffer for the directory's entries, `compare` its choice of reading
+    /// labels first.
+    fn process_dir(
+        &self,
+        job: &DirJob,
+        own_cwd: bool,
+        listing: &mut [MaybeUninit<u8>],
+        compare: &mut Compare,
+    ) -> Result<Vec<DirJob>> {
         let io_error = |path: &Path, e: io::Error| FsLabelError::io(path, e);
         let child_path = |name: &CStr| job.path.join(OsStr::from_bytes(name.to_bytes()));
         let dir = match open_dir_at(job.parent.as_fd(), &job.name, true) {
@@ -258,9 +366,14 @@ impl Walker {
             self.skipped.fetch_add(1, Ordering::Relaxed);
             return Ok(Vec::new());
         }
-        self.seen.fetch_add(1, Ordering::Relaxed);
+        // Counted here and added to the walk's totals once per directory: the workers
+        // would otherwise pass the counters' cache line to and fro on every entry.
+        let mut counts = Counts {
+            seen: 1,
+            ..Counts::default()
+        };
         if self.label_fd(&dir).map_err(|e| io_error(&job.path, e))? {
-            self.changed.fetch_add(1, Ordering::Relaxed);
+            counts.changed += 1;
         }
         let by_name = own_cwd && rustix::process::fchdir(&dir).is_ok();
         let dir = Arc::new(dir);
@@ -278,50 +391,70 @@ impl Walker {
             .filter_map(|m| m.file_name())
             .collect();
         let mut children = Vec::new();
-        for (name, listed) in read_dir_names(&dir).map_err(|e| io_error(&job.path, e))? {
+        // The entries are read straight from `dir` (its offset is used by nothing else:
+        // the children are opened relative to it with openat) and each is labelled as it
+        // comes, so no name is copied except a subdirectory's.
+        let mut entries = RawDir::new(&*dir, listing);
+        let result = loop {
+            let entry = match entries.next() {
+                None => break Ok(children),
+                Some(Ok(entry)) => entry,
+                Some(Err(e)) => break Err(io_error(&job.path, e.into())),
+            };
+            let name = entry.file_name();
+            if name.to_bytes() == b"." || name.to_bytes() == b".." {
+                continue;
+            }
+            let listed = entry.file_type();
             let kind = if no_mounts && listed != FileType::Unknown {
                 listed
             } else {
                 if mount_points_here.contains(&OsStr::from_bytes(name.to_bytes())) {
-                    self.skipped.fetch_add(1, Ordering::Relaxed);
+                    counts.skipped += 1;
                     continue;
                 }
-                let stat = match rustix::fs::statat(&*dir, &*name, AtFlags::SYMLINK_NOFOLLOW) {
+                let stat = match rustix::fs::statat(&*dir, name, AtFlags::SYMLINK_NOFOLLOW) {
                     Ok(stat) => stat,
                     Err(Errno::NOENT) => continue,
-                    Err(e) => return Err(io_error(&child_path(&name), e.into())),
+                    Err(e) => break Err(io_error(&child_path(name), e.into())),
                 };
                 if device_of(&stat) != self.device {
-                    self.skipped.fetch_add(1, Ordering::Relaxed);
+                    counts.skipped += 1;
                     continue;
                 }
                 FileType::from_raw_mode(stat.st_mode)
             };
             if kind == FileType::Directory {
-                let path = child_path(&name);
                 children.push(DirJob {
                     parent: Arc::clone(&dir),
-                    name,
-                    path,
+                    name: name.to_owned(),
+                    path: child_path(name),
                 });
                 continue;
             }
-            self.seen.fetch_add(1, Ordering::Relaxed);
+            counts.seen += 1;
             let labelled = if by_name {
-                self.label_path(Path::new(OsStr::from_bytes(name.to_bytes())))
+                self.label_entry(Path::new(OsStr::from_bytes(name.to_bytes())), compare)
             } else {
-                self.label_path(&proc_fd_path(dir.as_fd(), &name))
+                self.label_entry(&proc_fd_path(dir.as_fd(), name), compare)
             };
             match labelled {
-                Ok(true) => {
-                    self.changed.fetch_add(1, Ordering::Relaxed);
+                Ok(Labelled::Changed) => counts.changed += 1,
+                Ok(Labelled::WrittenUnread) => {
+                    counts.changed += 1;
+                    counts.written_unread += 1;
                 }
-                Ok(false) => {}
+                Ok(Labelled::AlreadyRight) => {}
                 Err(e) if is(&e, Errno::NOENT) => {}
-                Err(e) => return Err(io_error(&child_path(&name), e)),
+                Err(e) => break Err(io_error(&child_path(name), e)),
             }
-        }
-        Ok(children)
+        };
+        self.seen.fetch_add(counts.seen, Ordering::Relaxed);
+        self.changed.fetch_add(counts.changed, Ordering::Relaxed);
+        self.written_unread
+            .fetch_add(counts.written_unread, Ordering::Relaxed);
+        self.skipped.fetch_add(counts.skipped, Ordering::Relaxed);
+        result
     }
 
     /// Sets the label on an open fd where it differs; true when it was (or would be)
@@ -334,6 +467,34 @@ impl Walker {
             xattr::set_fd(fd, &self.value)?;
         }
         Ok(true)
+    }
+
+    /// Sets the label on the entry `path` itself (a symlink is not followed), reading it
+    /// first or not as `compare` says.
+    fn label_entry(&self, path: &Path, compare: &mut Compare) -> io::Result<Labelled> {
+        if compare.write_unread() {
+            return match xattr::set(path, &self.value) {
+                Ok(()) => Ok(Labelled::WrittenUnread),
+                // A file that refuses the write (immutable, say) is no error when its
+                // label is right already, as it was not when read first.
+                Err(error) => match xattr::get(path) {
+                    Ok(current) if self.matches(current.as_deref()) => {
+                        compare.found(false);
+                        Ok(Labelled::AlreadyRight)
+                    }
+                    _ => Err(error),
+                },
+            };
+        }
+        let differs = !self.matches(xattr::get(path)?.as_deref());
+        compare.found(differs);
+        if !differs {
+            return Ok(Labelled::AlreadyRight);
+        }
+        if !self.dry_run {
+            xattr::set(path, &self.value)?;
+        }
+        Ok(Labelled::Changed)
     }
 
     /// Sets the label on `path` itself (a symlink is not followed).
@@ -375,22 +536,6 @@ fn open_dir_at(parent: impl AsFd, name: &CStr, no_follow: bool) -> io::Result<Ow
     Ok(rustix::fs::openat(parent, name, flags, Mode::empty())?)
 }
 
-/// The names in a directory with the type the listing gives, `.` and `..` left out.
-fn read_dir_names(dir: &OwnedFd) -> io::Result<Vec<(CString, FileType)>> {
-    // The stream reads through its own descriptor (a dup of `dir`, which stays open for
-    // the children's openat calls).
-    let stream = Dir::new(dir.try_clone()?)?;
-    let mut names = Vec::new();
-    for entry in stream {
-        let entry = entry?;
-        let name = entry.file_name();
-        if name.to_bytes() != b"." && name.to_bytes() != b".." {
-            names.push((name.to_owned(), entry.file_type()));
-        }
-    }
-    Ok(names)
-}
-
 /// The mount points strictly under `root` in this process's mount table, relative to
 /// `root`; `None` when the table cannot be read or `root` does not resolve.
 fn mounts_below(root: &Path) -> Option<Vec<PathBuf>> {
@@ -413,4 +558,53 @@ fn proc_fd_path(dir: BorrowedFd<'_>, name: &CStr) -> PathBuf {
     let mut bytes = format!("/proc/self/fd/{}/", dir.as_raw_fd()).into_bytes();
     bytes.extend_from_slice(name.to_bytes());
     PathBuf::from(OsString::from_vec(bytes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Compare;
+
+    /// Feeds `compare` labels (true: differs) as a worker meets them, and returns how
+    /// many were read first.
+    fn reads(compare: &mut Compare, differ: impl IntoIterator<Item = bool>) -> usize {
+        let mut read = 0;
+        for differs in differ {
+            if !compare.write_unread() {
+                read += 1;
+                compare.found(differs);
+            }
+        }
+        read
+    }
+
+    #[test]
+    fn right_labels_are_always_read_first() {
+        let mut compare = Compare::new(false);
+        assert_eq!(reads(&mut compare, [false; 1000]), 1000);
+        // Differing labels in runs shorter than the threshold change nothing.
+        let runs = (0..1000).map(|i| i % Compare::UNREAD_AFTER as usize != 0);
+        assert_eq!(reads(&mut compare, runs), 1000);
+    }
+
+    #[test]
+    fn a_run_of_differing_labels_switches_to_unread_writes_until_one_is_right() {
+        let mut compare = Compare::new(false);
+        let after = Compare::UNREAD_AFTER as usize;
+        let one_in = Compare::READ_ONE_IN as usize;
+        assert_eq!(reads(&mut compare, vec![true; after]), after);
+        assert!(compare.unread);
+        // Then one label in READ_ONE_IN is read.
+        assert_eq!(reads(&mut compare, vec![true; one_in * 10]), 10);
+        // A right one among them ends writing unread at the next read.
+        let read = reads(&mut compare, vec![false; one_in]);
+        assert_eq!(read, 1);
+        assert!(!compare.unread);
+        assert_eq!(reads(&mut compare, [false; 100]), 100);
+    }
+
+    #[test]
+    fn a_dry_run_always_reads() {
+        let mut compare = Compare::new(true);
+        assert_eq!(reads(&mut compare, [true; 1000]), 1000);
+    }
 }

@@ -276,3 +276,123 @@ fn names_that_are_not_utf8_are_walked_and_labelled() {
         assert_eq!(selinux_xattr(&path), Some(stored(LABEL)), "{path:?}");
     }
 }
+
+/// root/{differ/ (300 files, another label), right/ (300 files, LABEL already),
+/// mixed/ (300 files, every third one right), links/ (300 symlinks to `outside`)}:
+/// the workers write unread through `differ` and `links` and read first through
+/// `right`, and every label ends right; the counts tell the writes from the reads.
+#[test]
+#[ignore = "root: sets arbitrary security.selinux values (CAP_MAC_ADMIN where SELinux is on)"]
+fn mixed_trees_end_right_and_the_counts_tell_reads_from_unread_writes() {
+    let (_dir, base) = canonical_tempdir();
+    let root = base.join("tree");
+    let outside = base.join("outside");
+    fs::write(&outside, "o").unwrap();
+    let mut differing = 1 + 4; // the root and the four directories have no label
+    for sub in ["differ", "right", "mixed", "links"] {
+        fs::create_dir_all(root.join(sub)).unwrap();
+        for i in 0..300 {
+            let path = root.join(sub).join(format!("f{i}"));
+            if sub == "links" {
+                std::os::unix::fs::symlink(&outside, &path).unwrap();
+            } else {
+                fs::write(&path, "x").unwrap();
+            }
+            let right = sub == "right" || (sub == "mixed" && i % 3 == 0);
+            if right {
+                set_selinux_xattr(&path, &stored(LABEL));
+            } else if sub != "links" {
+                set_selinux_xattr(&path, &stored("u:r:other_t:s0"));
+                differing += 1;
+            } else {
+                differing += 1; // a symlink with no label
+            }
+        }
+    }
+    let total = 1 + 4 + 4 * 300;
+    for threads in [1, 2] {
+        let options = RelabelOptions {
+            threads,
+            dry_run: true,
+        };
+        let dry = relabel_tree(&root, LABEL, &options).unwrap();
+        assert_eq!(
+            (dry.files_seen, dry.files_changed, dry.files_written_unread),
+            (total, differing, 0),
+            "a dry run reads every label: {threads} threads"
+        );
+    }
+    let report = relabel_tree(&root, LABEL, &RelabelOptions::default()).unwrap();
+    assert_eq!(report.files_seen, total);
+    // Every label that differed was written; the ones written unread may have been
+    // right already, so the count of writes is at least the count that differed, and
+    // the ones read first and written are at most that.
+    assert!(report.files_written_unread > 0, "{report:?}");
+    assert!(report.files_changed >= differing, "{report:?}");
+    assert!(
+        report.files_changed - report.files_written_unread <= differing,
+        "{report:?}"
+    );
+    assert!(
+        report.files_changed < total,
+        "read first through right/: {report:?}"
+    );
+    for sub in ["differ", "right", "mixed", "links"] {
+        for i in 0..300 {
+            let path = root.join(sub).join(format!("f{i}"));
+            assert_eq!(selinux_xattr(&path), Some(stored(LABEL)), "{path:?}");
+        }
+    }
+    assert_eq!(selinux_xattr(&outside), None, "a symlink was followed");
+    let again = relabel_tree(&root, LABEL, &RelabelOptions::default()).unwrap();
+    assert_eq!(
+        (
+            again.files_seen,
+            again.files_changed,
+            again.files_written_unread
+        ),
+        (total, 0, 0)
+    );
+}
+
+/// A file that refuses the write (immutable) but has the right label already is no
+/// error, even among files whose labels all differ (written unread); one whose label
+/// differs still is.
+#[test]
+#[ignore = "root: chattr +i, and sets arbitrary security.selinux values"]
+fn an_immutable_file_with_the_right_label_is_no_error_when_writing_unread() {
+    let (_dir, base) = canonical_tempdir();
+    let root = base.join("tree");
+    fs::create_dir(&root).unwrap();
+    for i in 0..200 {
+        fs::write(root.join(format!("f{i}")), "x").unwrap();
+    }
+    let stuck = root.join("f150");
+    set_selinux_xattr(&stuck, &stored(LABEL));
+    let chattr = |flag: &str| {
+        std::process::Command::new("chattr")
+            .arg(flag)
+            .arg(&stuck)
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if !chattr("+i") {
+        eprintln!("skipped: chattr +i does not work here");
+        return;
+    }
+    let one = RelabelOptions {
+        threads: 1,
+        dry_run: false,
+    };
+    let result = relabel_tree(&root, LABEL, &one);
+    let other = relabel_tree(&root, "u:r:other_t:s0", &one);
+    assert!(chattr("-i"));
+    let report = result.unwrap();
+    assert_eq!(report.files_seen, 201);
+    assert!(report.files_written_unread > 0, "{report:?}");
+    assert!(report.files_changed >= 200, "{report:?}");
+    assert!(
+        other.is_err(),
+        "the immutable file's label differs: {other:?}"
+    );
+}
