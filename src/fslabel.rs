@@ -137,6 +137,7 @@ pub fn label_files(
                     Ok(report) => {
                         event["files_seen"] = json!(report.files_seen);
                         event["files_changed"] = json!(report.files_changed);
+                        event["files_written_unread"] = json!(report.files_written_unread);
                     }
                     Err(e @ FsLabelError::LabelsUnsupported { .. }) => {
                         unlabellable(ctx, root, &e.to_string(), labels, &mut event)?
@@ -182,6 +183,7 @@ pub fn label_files(
             Ok(report) => {
                 event["files_seen"] = json!(report.files_seen);
                 event["files_changed"] = json!(report.files_changed);
+                event["files_written_unread"] = json!(report.files_written_unread);
                 event["duration_ms"] = json!(report.duration.as_secs_f64() * 1000.0);
             }
             // A filesystem the type list did not know keeps no labels either.
