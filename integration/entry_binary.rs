@@ -47,12 +47,27 @@ impl Lone {
         for (k, v) in env {
             cmd.env(k, v);
         }
-        cmd.output().unwrap()
+        output_of(&mut cmd)
     }
 
     fn path_env(&self) -> PathBuf {
         self.path("path")
     }
+}
+
+/// Runs `cmd`, retrying while its program is "text file busy": the tests copy and write
+/// executables while other tests fork, and a child forked in between holds the file open
+/// for writing until it execs.
+fn output_of(cmd: &mut Command) -> Output {
+    for _ in 0..50 {
+        match cmd.output() {
+            Err(e) if e.raw_os_error() == Some(libc::ETXTBSY) => {
+                std::thread::sleep(std::time::Duration::from_millis(20))
+            }
+            other => return other.unwrap(),
+        }
+    }
+    panic!("{cmd:?}: text file busy for a second");
 }
 
 /// Whether this host's default config lets calls take the fast path (CI has none).
@@ -192,13 +207,13 @@ fn a_relative_path_entry_is_never_searched() {
     let dir = tempfile::tempdir().unwrap();
     fs::write(dir.path().join("runc"), "#!/bin/sh\necho relative\n").unwrap();
     fs::set_permissions(dir.path().join("runc"), fs::Permissions::from_mode(0o755)).unwrap();
-    let out = Command::new(ENTRY)
-        .args(["state", "c1"])
-        .env_clear()
-        .env("PATH", ".")
-        .current_dir(dir.path())
-        .output()
-        .unwrap();
+    let out = output_of(
+        Command::new(ENTRY)
+            .args(["state", "c1"])
+            .env_clear()
+            .env("PATH", ".")
+            .current_dir(dir.path()),
+    );
     assert!(
         !String::from_utf8_lossy(&out.stdout).contains("relative"),
         "ran ./runc"

@@ -24,6 +24,7 @@ compile_error!("the entry binary's system calls are Linux x86_64's");
 
 mod sys;
 
+use core::cell::UnsafeCell;
 use core::mem::MaybeUninit;
 use core::sync::atomic::{AtomicUsize, Ordering};
 use fast_path::{
@@ -91,10 +92,14 @@ unsafe fn c_bytes<'a>(p: *const u8) -> &'a [u8] {
     unsafe { core::slice::from_raw_parts(p, sys::c_len(p)) }
 }
 
-/// A NUL-terminated path built in place (PATH_MAX bytes, as the kernel accepts), never
-/// zero-filled: only what was written is read.
+/// How long a path the entry builds may be. Longer ones (legal up to 4096 bytes) are left
+/// to mcsrun-core: a buffer that large would make each frame holding one more than a
+/// page, which the compiler's stack probes touch, one page fault each.
+const PATH_CAPACITY: usize = 1024;
+
+/// A NUL-terminated path built in place, never zero-filled: only what was written is read.
 struct CPath {
-    buf: MaybeUninit<[u8; 4096]>,
+    buf: MaybeUninit<[u8; PATH_CAPACITY]>,
     len: usize,
 }
 
@@ -111,11 +116,11 @@ impl CPath {
     /// Appends, keeping room for the NUL; false (and unchanged) when it does not fit.
     fn push(&mut self, bytes: &[u8]) -> bool {
         let end = self.len + bytes.len();
-        if end >= 4096 {
+        if end >= PATH_CAPACITY {
             return false;
         }
         let base = self.buf.as_mut_ptr() as *mut u8;
-        // SAFETY: `len..=end` is inside the 4096-byte buffer; `bytes` does not overlap it.
+        // SAFETY: `len..=end` is inside the buffer; `bytes` does not overlap it.
         unsafe {
             core::ptr::copy_nonoverlapping(bytes.as_ptr(), base.add(self.len), bytes.len());
             *base.add(end) = 0;
@@ -168,10 +173,10 @@ fn joined(dir: &[u8], name: &str) -> Option<CPath> {
 fn own_dir() -> Option<CPath> {
     let mut p = CPath::new();
     let base = p.buf.as_mut_ptr() as *mut u8;
-    // SAFETY: the buffer has 4096 bytes; readlink writes at most 4095 (no NUL).
-    let n = unsafe { sys::readlink(b"/proc/self/exe\0", base, 4095) };
-    if n <= 0 {
-        return None;
+    // SAFETY: readlink writes at most PATH_CAPACITY - 1 bytes (no NUL) into the buffer.
+    let n = unsafe { sys::readlink(b"/proc/self/exe\0", base, PATH_CAPACITY - 1) };
+    if n <= 0 || n as usize >= PATH_CAPACITY - 1 {
+        return None; // unreadable, or perhaps cut short
     }
     // SAFETY: readlink wrote the first `n` bytes.
     let target = unsafe { core::slice::from_raw_parts(base, n as usize) };
@@ -209,6 +214,17 @@ fn takes_fast_path(process: &Process) -> bool {
         && default_config_is_empty()
 }
 
+/// Static scratch space: only the pages written are ever touched (a stack buffer this
+/// large would be probed page by page on every call).
+struct Scratch<const N: usize>(UnsafeCell<[u8; N]>);
+// SAFETY: the entry binary has one thread, and each buffer has one user.
+unsafe impl<const N: usize> Sync for Scratch<N> {}
+
+/// Where the default config file is read; a larger file is left to mcsrun-core.
+static CONFIG_TEXT: Scratch<{ 32 * 1024 }> = Scratch(UnsafeCell::new([0; 32 * 1024]));
+/// Where mcsrun-core's path is built (any length the kernel accepts).
+static CORE_PATH: Scratch<4096> = Scratch(UnsafeCell::new([0; 4096]));
+
 /// The default config file is absent, or readable and empty of settings.
 fn default_config_is_empty() -> bool {
     let Some(path) = CPath::of(DEFAULT_CONFIG_PATH.as_bytes()) else {
@@ -221,8 +237,8 @@ fn default_config_is_empty() -> bool {
     if fd < 0 {
         return false;
     }
-    // Larger than any comment-only file worth reading here: mcsrun-core reads it.
-    let mut text = [0u8; 32 * 1024];
+    // SAFETY: called once, by the process's only thread, so this is the only reference.
+    let text = unsafe { &mut *CONFIG_TEXT.0.get() };
     let mut len = 0;
     let complete = loop {
         if len == text.len() {
@@ -290,14 +306,28 @@ impl McsrunFiles {
 /// Execs mcsrun-core with this call's argv and environment; returns only on failure,
 /// with a one-line error.
 fn hand_to_core(process: &Process) -> ! {
-    let core = own_dir().and_then(|d| joined(d.bytes(), CORE_NAME));
-    let errno = match &core {
+    // SAFETY: the only use of CORE_PATH (the panic handler comes here at most once).
+    let buf = unsafe { &mut *CORE_PATH.0.get() };
+    let room = buf.len() - CORE_NAME.len() - 2;
+    // SAFETY: readlink writes at most `room` bytes into `buf`.
+    let n = unsafe { sys::readlink(b"/proc/self/exe\0", buf.as_mut_ptr(), room) };
+    let dir_end = (n > 0 && (n as usize) < room)
+        .then(|| buf[..n as usize].iter().rposition(|&b| b == b'/'))
+        .flatten();
+    let core = dir_end.map(|slash| {
+        let end = slash + 1 + CORE_NAME.len();
+        buf[slash + 1..end].copy_from_slice(CORE_NAME.as_bytes());
+        buf[end] = 0;
+        &buf[..=end]
+    });
+    let errno = match core {
         // SAFETY: argv and envp are the kernel's null-terminated arrays, untouched.
-        Some(core) => unsafe { -sys::execve(core.c(), process.argv, process.envp) },
+        Some(core) => unsafe { -sys::execve(core, process.argv, process.envp) },
         None => sys::ENOENT,
     };
+    let shown = core.map_or(CORE_NAME.as_bytes(), |c| &c[..c.len() - 1]);
     sys::write_stderr(b"mcsrun: cannot exec ");
-    sys::write_stderr(core.as_ref().map_or(CORE_NAME.as_bytes(), |c| c.bytes()));
+    sys::write_stderr(shown);
     sys::write_stderr(b" (the part of mcsrun that labels): errno ");
     let mut digits = [0u8; 20];
     let mut n = errno.unsigned_abs();
