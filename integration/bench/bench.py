@@ -145,6 +145,22 @@ def alternate(n, base, mcs, warmup=1):
     return b, m
 
 
+def alternate_all(n, calls, warmup=1):
+    """Like alternate, for any number of calls: each round calls all of them, in an order
+    reversed every other round. Returns one list of samples per call."""
+    for _ in range(warmup):
+        for call in calls:
+            call()
+    samples = [[] for _ in calls]
+    for i in range(n):
+        order = list(range(len(calls)))
+        if i % 2:
+            order.reverse()
+        for k in order:
+            samples[k].append(calls[k]())
+    return samples
+
+
 def column(samples, key):
     return [s[key] for s in samples]
 
@@ -459,6 +475,29 @@ class Bench:
             raise Broken(f"mcsrun --version names no runtime: {out!r}")
         return m.group(1)
 
+    def exec_only_wrapper(self):
+        """Builds (gcc) a static program with no C library whose only act is to exec the
+        runtime with its arguments: what any wrapper costs at least. None without gcc."""
+        if not shutil.which("gcc"):
+            return None
+        src = os.path.join(self.disk, "exec-only.c")
+        exe = os.path.join(self.disk, "exec-only")
+        runtime = self.runc.replace("\\", "\\\\").replace('"', '\\"')
+        with open(src, "w") as f:
+            f.write(f"""static const char runtime[] = "{runtime}";
+__attribute__((used)) void start_c(long *sp) {{
+  long argc = sp[0]; char **argv = (char **)(sp + 1); char **envp = argv + argc + 1; long r;
+  argv[0] = (char *)runtime;
+  __asm__ volatile("syscall" : "=a"(r) : "a"(59), "D"(runtime), "S"(argv), "d"(envp)
+                   : "rcx", "r11", "memory");
+  __asm__ volatile("mov $231, %eax; mov $127, %edi; syscall");
+}}
+__asm__(".globl _start\\n_start:\\n xor %ebp, %ebp\\n mov %rsp, %rdi\\n and $-16, %rsp\\n"
+        " call start_c\\n ud2\\n");
+""")
+        run(["gcc", "-O2", "-static", "-nostdlib", "-fno-stack-protector", "-o", exe, src])
+        return exe
+
     def mcs(self, mode, *extra):
         return [self.mcsrun, "--mcs-selinux", mode, *extra]
 
@@ -486,12 +525,23 @@ class Bench:
         # As a shim calls it: no mcsrun flag, no MCSRUN_* variable, so the entry binary
         # execs the runtime itself (unless the host's config file holds a setting).
         mc = [self.mcsrun, "--root", self.root, "state", "base"]
-        b, m = alternate(n, lambda: measure(rt, self.plain_env),
-                         lambda: measure(mc, self.plain_env), warmup=3)
+        # The floor of any wrapper, in the same rounds: a program with no C library that
+        # only execs runc.
+        floor = self.exec_only_wrapper()
+        calls = [lambda: measure(rt, self.plain_env), lambda: measure(mc, self.plain_env)]
+        if floor:
+            fl = [floor, "--root", self.root, "state", "base"]
+            calls.append(lambda: measure(fl, self.plain_env))
+        b, m, *f = alternate_all(n, calls, warmup=3)
         self.table.pair("`state` (passthrough), wall", "runc", column(b, "wall"), column(m, "wall"),
                         "≤ 1.03")
         self.table.pair("`state` (passthrough), CPU (rusage)", "runc", column(b, "cpu"),
                         column(m, "cpu"), "≤ 1.03")
+        if f:
+            what = "`state` through an exec-only wrapper without libc (the floor)"
+            self.table.pair(f"{what}, wall", "runc", column(b, "wall"), column(f[0], "wall"))
+            self.table.pair(f"{what}, CPU (rusage)", "runc", column(b, "cpu"),
+                            column(f[0], "cpu"))
         if self.perf:
             out = os.path.join(self.tmpfs, "perf.out")
             pb, pm = alternate(n, lambda: perf_task_clock(rt, self.plain_env, out),
