@@ -98,17 +98,31 @@ pub fn config_is_empty(text: &[u8]) -> bool {
     if core::str::from_utf8(text).is_err() {
         return false;
     }
-    text.split(|&b| b == b'\n').all(|line| {
-        let line = line.strip_suffix(b"\r").unwrap_or(line);
-        let body = match line.iter().position(|&b| b != b' ' && b != b'\t') {
-            None => return true,
-            Some(i) => &line[i..],
+    let mut lines = text.split(|&b| b == b'\n').peekable();
+    while let Some(line) = lines.next() {
+        // A CR ends a line only before an LF: at the end of the file it is a lone CR.
+        let line = match lines.peek() {
+            Some(_) => line.strip_suffix(b"\r").unwrap_or(line),
+            None => line,
         };
-        body[0] == b'#'
-            && body[1..]
-                .iter()
-                .all(|&b| b == b'\t' || (b >= 0x20 && b != 0x7f))
-    })
+        if !is_blank_or_comment(line) {
+            return false;
+        }
+    }
+    true
+}
+
+fn is_blank_or_comment(line: &[u8]) -> bool {
+    match line.iter().position(|&b| b != b' ' && b != b'\t') {
+        None => true,
+        Some(i) => {
+            let body = &line[i..];
+            body[0] == b'#'
+                && body[1..]
+                    .iter()
+                    .all(|&b| b == b'\t' || (b >= 0x20 && b != 0x7f))
+        }
+    }
 }
 
 #[cfg(test)]
@@ -185,6 +199,8 @@ mod tests {
             b"[section]\n",
             b"\xef\xbb\xbf# bom\n",
             b"# lone\rcr\n",
+            b"\r",
+            b"# comment\r",
             b"# control \x01\n",
             b"# del \x7f\n",
             b"# bad utf-8 \xff\n",

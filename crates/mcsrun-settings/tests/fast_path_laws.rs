@@ -11,7 +11,7 @@ fn line() -> impl Strategy<Value = String> {
     prop_oneof![
         Just(String::new()),
         Just("   \t".to_string()),
-        "[ \t]{0,3}#[ -~\t\u{e9}\u{1}\u{7f}]{0,20}",
+        "[ \t]{0,3}#[ -~\t\u{e9}\u{1}\u{7f}\u{85}\u{2028}\r]{0,20}",
         Just("runtime = \"crun\"".to_string()),
         Just("selinux = \"bogus\"".to_string()),
         Just("[table]".to_string()),
@@ -29,6 +29,8 @@ fn document() -> impl Strategy<Value = String> {
 }
 
 proptest! {
+    #![proptest_config(ProptestConfig::with_cases(4096))]
+
     /// A text fast-path calls empty parses, and sets no key at all.
     #[test]
     fn an_empty_config_is_every_key_at_its_default(text in document()) {
