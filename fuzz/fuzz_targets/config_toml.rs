@@ -2,7 +2,9 @@
 //!
 //! Laws: `ConfigFile::parse` never panics, and every error it returns is one line (no line
 //! break of any kind), since mcsrun prints it as `mcsrun: <what>: <why>` and appends it
-//! to the runtime's log.
+//! to the runtime's log; and a text the entry binary's rule calls empty
+//! (`fast_path::config_is_empty`, which lets a call skip mcsrun-core) parses, with every
+//! key at its default.
 
 #![no_main]
 
@@ -12,10 +14,16 @@ use libfuzzer_sys::fuzz_target;
 use mcsrun_settings::ConfigFile;
 
 fuzz_target!(|data: &[u8]| {
+    let empty = fast_path::config_is_empty(data);
     let Ok(text) = std::str::from_utf8(data) else {
+        assert!(!empty, "not UTF-8, yet called empty: {data:?}");
         return;
     };
-    if let Err(e) = ConfigFile::parse(text, Path::new("/etc/mcsrun/config.toml")) {
+    let parsed = ConfigFile::parse(text, Path::new("/etc/mcsrun/config.toml"));
+    if empty {
+        assert_eq!(parsed, Ok(ConfigFile::default()), "called empty: {text:?}");
+    }
+    if let Err(e) = parsed {
         let message = e.to_string();
         assert!(
             !message.contains(['\n', '\r']),
