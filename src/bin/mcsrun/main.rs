@@ -207,9 +207,11 @@ unsafe extern "C" fn entry(sp: *const usize) -> ! {
 }
 
 /// fast-path's rules: no argument, variable or configured setting that mcsrun-core would
-/// act on.
+/// act on. (An empty argv, which older kernels let a caller pass, has no argv[0] slot to
+/// put the runtime's path in: mcsrun-core decides that one too.)
 fn takes_fast_path(process: &Process) -> bool {
-    (1..process.argc).all(|i| !argument_needs_core(process.arg(i)))
+    process.argc >= 1
+        && (1..process.argc).all(|i| !argument_needs_core(process.arg(i)))
         && !process.env().any(variable_needs_core)
         && default_config_is_empty()
 }
