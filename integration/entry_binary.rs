@@ -227,3 +227,48 @@ fn a_relative_path_entry_is_never_searched() {
     );
     assert_ne!(out.status.code(), Some(0), "{}", stderr(&out));
 }
+
+#[test]
+fn the_core_skips_a_runc_that_is_the_entry_so_a_call_cannot_loop() {
+    // mcsrun-core passes `create` through with labelling off; were the `runc` first in
+    // PATH (a link to the entry) taken for the runtime, the entry would hand the create
+    // back to the core, and so on forever.
+    let lone = Lone::new();
+    fs::create_dir(lone.path("first")).unwrap();
+    symlink(ENTRY, lone.path("first/runc")).unwrap();
+    let path = format!(
+        "{}:{}",
+        lone.path("first").display(),
+        lone.path("path").display()
+    );
+    let mut child = Command::new(ENTRY)
+        .args([
+            "--mcs-selinux",
+            "off",
+            "create",
+            "--bundle",
+            "/nonexistent",
+            "c1",
+        ])
+        .env_clear()
+        .env("PATH", &path)
+        .env("MCSRUN_STATE_DIR", lone.path("state"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            child.kill().unwrap();
+            panic!("the call did not end: mcsrun execs itself in a loop");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(7), "{}", stderr(&out));
+    assert_eq!(
+        lines(&out)[0],
+        format!("argv0={}", lone.path("path/runc").display())
+    );
+}
