@@ -486,15 +486,13 @@ impl Walker {
                 },
             };
         }
-        let differs = !self.matches(xattr::get(path)?.as_deref());
-        compare.found(differs);
-        if !differs {
-            return Ok(Labelled::AlreadyRight);
-        }
-        if !self.dry_run {
-            xattr::set(path, &self.value)?;
-        }
-        Ok(Labelled::Changed)
+        let changed = self.label_path(path)?;
+        compare.found(changed);
+        Ok(if changed {
+            Labelled::Changed
+        } else {
+            Labelled::AlreadyRight
+        })
     }
 
     /// Sets the label on `path` itself (a symlink is not followed).
