@@ -97,14 +97,15 @@ unsafe fn c_bytes<'a>(p: *const u8) -> &'a [u8] {
 /// page, which the compiler's stack probes touch, one page fault each.
 const PATH_CAPACITY: usize = 1024;
 
-/// A NUL-terminated path built in place, never zero-filled: only what was written is read.
-struct CPath {
-    buf: MaybeUninit<[u8; PATH_CAPACITY]>,
+/// A NUL-terminated path of fewer than `N` bytes built in place, never zero-filled on
+/// the stack: only what was written is read.
+struct CPath<const N: usize = PATH_CAPACITY> {
+    buf: MaybeUninit<[u8; N]>,
     len: usize,
 }
 
-impl CPath {
-    fn new() -> CPath {
+impl<const N: usize> CPath<N> {
+    fn new() -> CPath<N> {
         let mut p = CPath {
             buf: MaybeUninit::uninit(),
             len: 0,
@@ -113,10 +114,18 @@ impl CPath {
         p
     }
 
+    /// An empty path in zeroed memory, for a static (which lives in `.bss`).
+    const fn zeroed() -> CPath<N> {
+        CPath {
+            buf: MaybeUninit::zeroed(),
+            len: 0,
+        }
+    }
+
     /// Appends, keeping room for the NUL; false (and unchanged) when it does not fit.
     fn push(&mut self, bytes: &[u8]) -> bool {
         let end = self.len + bytes.len();
-        if end >= PATH_CAPACITY {
+        if end >= N {
             return false;
         }
         let base = self.buf.as_mut_ptr() as *mut u8;
@@ -146,9 +155,27 @@ impl CPath {
         unsafe { core::slice::from_raw_parts(self.buf.as_ptr() as *const u8, self.len + 1) }
     }
 
-    fn of(bytes: &[u8]) -> Option<CPath> {
+    fn of(bytes: &[u8]) -> Option<CPath<N>> {
         let mut p = CPath::new();
         p.push(bytes).then_some(p)
+    }
+
+    /// Sets this path to this binary's directory with a trailing `/`, from
+    /// `/proc/self/exe`; false when that cannot be read or does not fit.
+    fn set_own_dir(&mut self) -> bool {
+        let base = self.buf.as_mut_ptr() as *mut u8;
+        // SAFETY: readlink writes at most N - 1 bytes (no NUL) into the buffer.
+        let n = unsafe { sys::readlink(b"/proc/self/exe\0", base, N - 1) };
+        // SAFETY: readlink wrote the first `n` bytes, when it succeeded.
+        let target = (n > 0).then(|| unsafe { core::slice::from_raw_parts(base, n as usize) });
+        // Too long may mean cut short.
+        let slash = target
+            .filter(|t| t.len() < N - 1)
+            .and_then(|t| t.iter().rposition(|&b| b == b'/'));
+        self.len = slash.map_or(0, |slash| slash + 1);
+        // SAFETY: `len` is within the buffer, after the bytes readlink wrote.
+        unsafe { *base.add(self.len) = 0 };
+        slash.is_some()
     }
 
     /// Sets this path to `<dir>/<name>`, joined as `Path::join` does (no second `/` after
@@ -161,29 +188,6 @@ impl CPath {
                 false
             }
     }
-}
-
-/// `<dir>/<name>`, joined as `Path::join` does.
-fn joined(dir: &[u8], name: &str) -> Option<CPath> {
-    let mut p = CPath::new();
-    p.set_joined(dir, name).then_some(p)
-}
-
-/// This binary's directory, from `/proc/self/exe`.
-fn own_dir() -> Option<CPath> {
-    let mut p = CPath::new();
-    let base = p.buf.as_mut_ptr() as *mut u8;
-    // SAFETY: readlink writes at most PATH_CAPACITY - 1 bytes (no NUL) into the buffer.
-    let n = unsafe { sys::readlink(b"/proc/self/exe\0", base, PATH_CAPACITY - 1) };
-    if n <= 0 || n as usize >= PATH_CAPACITY - 1 {
-        return None; // unreadable, or perhaps cut short
-    }
-    // SAFETY: readlink wrote the first `n` bytes.
-    let target = unsafe { core::slice::from_raw_parts(base, n as usize) };
-    let slash = target.iter().rposition(|&b| b == b'/')?;
-    p.len = slash.max(1);
-    p.truncate(p.len);
-    Some(p)
 }
 
 #[no_mangle]
@@ -218,18 +222,18 @@ fn takes_fast_path(process: &Process) -> bool {
 
 /// Static scratch space: only the pages written are ever touched (a stack buffer this
 /// large would be probed page by page on every call).
-struct Scratch<const N: usize>(UnsafeCell<[u8; N]>);
+struct Scratch<T>(UnsafeCell<T>);
 // SAFETY: the entry binary has one thread, and each buffer has one user.
-unsafe impl<const N: usize> Sync for Scratch<N> {}
+unsafe impl<T> Sync for Scratch<T> {}
 
 /// Where the default config file is read; a larger file is left to mcsrun-core.
-static CONFIG_TEXT: Scratch<{ 32 * 1024 }> = Scratch(UnsafeCell::new([0; 32 * 1024]));
+static CONFIG_TEXT: Scratch<[u8; 32 * 1024]> = Scratch(UnsafeCell::new([0; 32 * 1024]));
 /// Where mcsrun-core's path is built (any length the kernel accepts).
-static CORE_PATH: Scratch<4096> = Scratch(UnsafeCell::new([0; 4096]));
+static CORE_PATH: Scratch<CPath<4096>> = Scratch(UnsafeCell::new(CPath::zeroed()));
 
 /// The default config file is absent, or readable and empty of settings.
 fn default_config_is_empty() -> bool {
-    let Some(path) = CPath::of(DEFAULT_CONFIG_PATH.as_bytes()) else {
+    let Some(path) = CPath::<PATH_CAPACITY>::of(DEFAULT_CONFIG_PATH.as_bytes()) else {
         return false;
     };
     let fd = sys::open_read(path.c());
@@ -288,10 +292,11 @@ struct McsrunFiles {
 impl McsrunFiles {
     fn contains(&mut self, st: FileStat) -> bool {
         let ids = self.ids.get_or_insert_with(|| {
-            let dir = own_dir();
-            let sibling = |name| {
-                let path = joined(dir.as_ref()?.bytes(), name)?;
-                sys::stat(path.c())
+            let mut path = CPath::<PATH_CAPACITY>::new();
+            let dir = path.set_own_dir().then_some(path.len);
+            let mut sibling = |name: &str| {
+                path.truncate(dir?);
+                path.push(name.as_bytes()).then(|| sys::stat(path.c()))?
             };
             [
                 sys::stat(b"/proc/self/exe\0"),
@@ -309,25 +314,14 @@ impl McsrunFiles {
 /// with a one-line error.
 fn hand_to_core(process: &Process) -> ! {
     // SAFETY: the only use of CORE_PATH (the panic handler comes here at most once).
-    let buf = unsafe { &mut *CORE_PATH.0.get() };
-    let room = buf.len() - CORE_NAME.len() - 2;
-    // SAFETY: readlink writes at most `room` bytes into `buf`.
-    let n = unsafe { sys::readlink(b"/proc/self/exe\0", buf.as_mut_ptr(), room) };
-    let dir_end = (n > 0 && (n as usize) < room)
-        .then(|| buf[..n as usize].iter().rposition(|&b| b == b'/'))
-        .flatten();
-    let core = dir_end.map(|slash| {
-        let end = slash + 1 + CORE_NAME.len();
-        buf[slash + 1..end].copy_from_slice(CORE_NAME.as_bytes());
-        buf[end] = 0;
-        &buf[..=end]
-    });
+    let path = unsafe { &mut *CORE_PATH.0.get() };
+    let core = (path.set_own_dir() && path.push(CORE_NAME.as_bytes())).then_some(&*path);
     let errno = match core {
         // SAFETY: argv and envp are the kernel's null-terminated arrays, untouched.
-        Some(core) => unsafe { -sys::execve(core, process.argv, process.envp) },
+        Some(core) => unsafe { -sys::execve(core.c(), process.argv, process.envp) },
         None => sys::ENOENT,
     };
-    let shown = core.map_or(CORE_NAME.as_bytes(), |c| &c[..c.len() - 1]);
+    let shown = core.map_or(CORE_NAME.as_bytes(), CPath::bytes);
     sys::write_stderr(b"mcsrun: cannot exec ");
     sys::write_stderr(shown);
     sys::write_stderr(b" (the part of mcsrun that labels): errno ");
