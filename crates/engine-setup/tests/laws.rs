@@ -199,7 +199,8 @@ fn podman_config() -> impl Strategy<Value = (String, bool)> {
     (
         toml_kvs(0..3),
         prop::option::of((toml_comment(), toml_kvs(1..3))),
-        prop::option::of(prop::collection::vec(
+        // Distinct names: a table with one key twice is not TOML, and podman refuses it.
+        prop::option::of(prop::collection::btree_set(
             "[a-z]{1,6}".prop_filter("ours", |n| n != "mcsrun"),
             1..3,
         )),
