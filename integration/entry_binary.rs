@@ -5,10 +5,13 @@
 
 use std::ffi::OsStr;
 use std::fs;
+use std::io::Read;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{symlink, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
 
 const ENTRY: &str = env!("CARGO_BIN_EXE_mcsrun");
 
@@ -66,19 +69,70 @@ impl Lone {
     }
 }
 
-/// Runs `cmd`, retrying while its program is "text file busy": the tests copy and write
-/// executables while other tests fork, and a child forked in between holds the file open
-/// for writing until it execs.
+/// How long any call may take: a regression in the runtime search shows as an exec loop
+/// that never ends, and the test must fail on it, not hang.
+const DEADLINE: Duration = Duration::from_secs(20);
+
+/// Runs `cmd` to its end, killing it (and failing) after [`DEADLINE`]; retries while its
+/// program is "text file busy": the tests copy and write executables while other tests
+/// fork, and a child forked in between holds the file open for writing until it execs.
 fn output_of(cmd: &mut Command) -> Output {
-    for _ in 0..50 {
-        match cmd.output() {
-            Err(e) if e.raw_os_error() == Some(libc::ETXTBSY) => {
-                std::thread::sleep(std::time::Duration::from_millis(20))
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut tries = 0;
+    let mut child = loop {
+        match cmd.spawn() {
+            Err(e) if e.raw_os_error() == Some(libc::ETXTBSY) && tries < 50 => {
+                tries += 1;
+                std::thread::sleep(Duration::from_millis(20))
             }
-            other => return other.unwrap(),
+            other => break other.unwrap(),
         }
+    };
+    let drain = |mut pipe: Box<dyn Read + Send>| {
+        std::thread::spawn(move || {
+            let mut bytes = Vec::new();
+            pipe.read_to_end(&mut bytes).unwrap();
+            bytes
+        })
+    };
+    let stdout = drain(Box::new(child.stdout.take().unwrap()));
+    let stderr = drain(Box::new(child.stderr.take().unwrap()));
+    let pid = child.id();
+    let (ended, end) = mpsc::channel::<()>();
+    let watchdog = std::thread::spawn(move || {
+        let overdue = end.recv_timeout(DEADLINE).is_err();
+        if overdue {
+            // The child is not reaped until this thread is joined, so the pid is still it.
+            // SAFETY: kill(2) takes no pointers.
+            unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
+        }
+        overdue
+    });
+    // Wait for the exit without reaping (WNOWAIT), so the watchdog's pid stays valid.
+    loop {
+        // SAFETY: waitid writes only into `info`, a zeroed siginfo_t of the right size.
+        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+        let flags = libc::WEXITED | libc::WNOWAIT;
+        if unsafe { libc::waitid(libc::P_PID, pid, &mut info, flags) } == 0 {
+            break;
+        }
+        let e = std::io::Error::last_os_error();
+        assert_eq!(e.kind(), std::io::ErrorKind::Interrupted, "waitid: {e}");
     }
-    panic!("{cmd:?}: text file busy for a second");
+    ended.send(()).ok();
+    let overdue = watchdog.join().unwrap();
+    let status = child.wait().unwrap();
+    assert!(
+        !overdue,
+        "{cmd:?} did not end within {DEADLINE:?}: does mcsrun exec itself in a loop?"
+    );
+    Output {
+        status,
+        stdout: stdout.join().unwrap(),
+        stderr: stderr.join().unwrap(),
+    }
 }
 
 /// Whether this host's default config lets calls take the fast path (CI has none).
@@ -241,31 +295,20 @@ fn the_core_skips_a_runc_that_is_the_entry_so_a_call_cannot_loop() {
         lone.path("first").display(),
         lone.path("path").display()
     );
-    let mut child = Command::new(ENTRY)
-        .args([
-            "--mcs-selinux",
-            "off",
-            "create",
-            "--bundle",
-            "/nonexistent",
-            "c1",
-        ])
-        .env_clear()
-        .env("PATH", &path)
-        .env("MCSRUN_STATE_DIR", lone.path("state"))
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    while child.try_wait().unwrap().is_none() {
-        if std::time::Instant::now() > deadline {
-            child.kill().unwrap();
-            panic!("the call did not end: mcsrun execs itself in a loop");
-        }
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
-    let out = child.wait_with_output().unwrap();
+    let out = output_of(
+        Command::new(ENTRY)
+            .args([
+                "--mcs-selinux",
+                "off",
+                "create",
+                "--bundle",
+                "/nonexistent",
+                "c1",
+            ])
+            .env_clear()
+            .env("PATH", &path)
+            .env("MCSRUN_STATE_DIR", lone.path("state")),
+    );
     assert_eq!(out.status.code(), Some(7), "{}", stderr(&out));
     assert_eq!(
         lines(&out)[0],
