@@ -7,8 +7,8 @@
 use engine_record::{BindMount, EngineRecord, FileRequest, Sharing};
 use fs_label::{
     locate_rootfs, plan_rootfs, plan_volumes, read_label, relabel_tree, remount_with_context,
-    FsLabelError, MountTable, Plan, RelabelOptions, RootfsInfo, SpecMount, VolumeRelabel,
-    VolumeSharing,
+    FsLabelError, MountTable, Plan, RelabelOptions, RelabelReport, RootfsInfo, SpecMount,
+    VolumeRelabel, VolumeSharing,
 };
 use mcs_alloc::{Owner, Store};
 use mcs_label::{Context, Level};
@@ -134,11 +134,7 @@ pub fn label_files(
             }
             Plan::Relabel { root, label, .. } => {
                 match relabel_tree(root, label, &relabel_options) {
-                    Ok(report) => {
-                        event["files_seen"] = json!(report.files_seen);
-                        event["files_changed"] = json!(report.files_changed);
-                        event["files_written_unread"] = json!(report.files_written_unread);
-                    }
+                    Ok(report) => log_report(&mut event, &report),
                     Err(e @ FsLabelError::LabelsUnsupported { .. }) => {
                         unlabellable(ctx, root, &e.to_string(), labels, &mut event)?
                     }
@@ -180,12 +176,7 @@ pub fn label_files(
             "action": volume.describe(), "dry_run": dry_run,
         });
         match volume.apply(&relabel_options) {
-            Ok(report) => {
-                event["files_seen"] = json!(report.files_seen);
-                event["files_changed"] = json!(report.files_changed);
-                event["files_written_unread"] = json!(report.files_written_unread);
-                event["duration_ms"] = json!(report.duration.as_secs_f64() * 1000.0);
-            }
+            Ok(report) => log_report(&mut event, &report),
             // A filesystem the type list did not know keeps no labels either.
             Err(e @ FsLabelError::LabelsUnsupported { .. }) => {
                 event["relabelled"] = json!(false);
@@ -199,6 +190,15 @@ pub fn label_files(
         doc.set_mount_options(*index, options.clone())?;
     }
     Ok(())
+}
+
+/// What a relabel did, in its decision-log event.
+fn log_report(event: &mut serde_json::Value, report: &RelabelReport) {
+    event["files_seen"] = json!(report.files_seen);
+    event["files_changed"] = json!(report.files_changed);
+    event["files_written_unread"] = json!(report.files_written_unread);
+    event["workers"] = json!(report.workers);
+    event["duration_ms"] = json!(report.duration.as_secs_f64() * 1000.0);
 }
 
 /// A rootfs whose files cannot take the label. That is fine when they already carry one

@@ -24,7 +24,10 @@
 //!   rule lives in `selinux_host::xattr`, which does every read and write).
 //! - Names are bytes: a path is never converted to text on the way.
 //! - Work is shared by several threads (a LIFO stack of directories, so the number of
-//!   directory fds held open stays near depth × threads).
+//!   directory fds held open stays near depth × threads). The walk starts on one worker
+//!   and another is started only when a directory leaves more than one waiting, so a
+//!   small tree (a hand-made bundle's few files) costs one thread start, not one a CPU
+//!   with the caller waiting for the last to be scheduled.
 
 use std::ffi::{CStr, CString, OsStr, OsString};
 use std::io;
@@ -65,6 +68,9 @@ pub struct RelabelReport {
     pub files_written_unread: u64,
     /// Entries skipped because they are on another filesystem (mount points).
     pub mounts_skipped: u64,
+    /// Threads the walk ran on: 1 unless directories piled up (0 for a single-file root,
+    /// labelled by the caller's thread).
+    pub workers: usize,
     pub duration: Duration,
 }
 
@@ -193,6 +199,8 @@ enum Labelled {
 struct Queue {
     stack: Vec<DirJob>,
     active: usize,
+    /// Workers started so far (at most `Walker::threads`).
+    workers: usize,
     error: Option<FsLabelError>,
 }
 
@@ -243,6 +251,7 @@ impl Walker {
             queue: Mutex::new(Queue {
                 stack: Vec::new(),
                 active: 0,
+                workers: 1,
                 error: None,
             }),
             wake: Condvar::new(),
@@ -254,6 +263,7 @@ impl Walker {
         let is_dir = std::fs::symlink_metadata(&self.root)
             .map_err(|e| FsLabelError::io(&self.root, e))?
             .is_dir();
+        let mut workers = 0;
         if is_dir {
             let root_parent = match self.root.parent() {
                 Some(parent) if parent.as_os_str().is_empty() => Path::new("."),
@@ -272,15 +282,15 @@ impl Walker {
                 path: self.root.clone(),
             });
             // Workers are always threads of their own: each changes its own cwd, never
-            // the caller's.
+            // the caller's. The first starts the others as work piles up.
             std::thread::scope(|scope| {
-                for _ in 0..self.threads.max(1) {
-                    scope.spawn(|| self.work());
-                }
+                scope.spawn(|| self.work(scope));
             });
-            if let Some(error) = self.queue.lock().expect("queue lock").error.take() {
+            let mut queue = self.queue.lock().expect("queue lock");
+            if let Some(error) = queue.error.take() {
                 return Err(error);
             }
+            workers = queue.workers;
         } else {
             self.seen.fetch_add(1, Ordering::Relaxed);
             cstring(self.root.as_os_str().as_bytes())?;
@@ -296,12 +306,15 @@ impl Walker {
             files_changed: self.changed.load(Ordering::Relaxed),
             files_written_unread: self.written_unread.load(Ordering::Relaxed),
             mounts_skipped: self.skipped.load(Ordering::Relaxed),
+            workers,
             duration: started.elapsed(),
         })
     }
 
-    /// A worker: takes directories until none is left and no one can add more.
-    fn work(&self) {
+    /// A worker: takes directories until none is left and no one can add more, and
+    /// starts another worker when more than one directory waits and fewer than
+    /// `threads` run.
+    fn work<'scope>(&'scope self, scope: &'scope std::thread::Scope<'scope, '_>) {
         let own_cwd = crate::thread_fs::unshare_cwd().is_ok();
         let mut listing = vec![MaybeUninit::uninit(); LISTING_BUFFER];
         let mut compare = Compare::new(self.dry_run);
@@ -334,7 +347,15 @@ impl Walker {
                     }
                 }
             }
+            let another = queue.stack.len() > 1 && queue.workers < self.threads;
+            if another {
+                queue.workers += 1;
+            }
+            drop(queue);
             self.wake.notify_all();
+            if another {
+                scope.spawn(|| self.work(scope));
+            }
         }
     }
 

@@ -131,6 +131,34 @@ fn dry_run_counts_without_writing_and_threads_agree() {
     .unwrap();
     assert_eq!((many.files_seen, many.files_changed), (total, total));
     assert_eq!(selinux_xattr(&root.join("d19/e14/f")), Some(stored(LABEL)));
+    // Workers start as directories pile up: all four on this wide tree, one alone.
+    assert_eq!((dry.workers, one.workers, many.workers), (4, 1, 4));
+}
+
+#[test]
+#[ignore = "root: sets arbitrary security.selinux values (CAP_MAC_ADMIN where SELinux is on)"]
+fn a_tree_that_never_leaves_two_directories_waiting_is_walked_on_one_thread() {
+    let (_dir, base) = canonical_tempdir();
+    // A chain (each directory holds one) with a few files in each.
+    let root = base.join("rootfs");
+    let mut at = root.clone();
+    for depth in 0..6 {
+        at = at.join(format!("d{depth}"));
+        fs::create_dir_all(&at).unwrap();
+        for f in 0..3 {
+            fs::write(at.join(format!("f{f}")), "x").unwrap();
+        }
+    }
+    let options = RelabelOptions {
+        threads: 4,
+        dry_run: false,
+    };
+    let report = relabel_tree(&root, LABEL, &options).unwrap();
+    assert_eq!((report.files_seen, report.files_changed), (25, 25));
+    assert_eq!(report.workers, 1, "{report:?}");
+    assert_eq!(selinux_xattr(&at.join("f2")), Some(stored(LABEL)));
+    let file = relabel_tree(&at.join("f0"), LABEL, &options).unwrap();
+    assert_eq!((file.files_seen, file.workers), (1, 0));
 }
 
 #[test]
