@@ -36,7 +36,7 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use rustix::fs::{AtFlags, FileType, Mode, OFlags, RawDir, Stat, CWD};
@@ -209,7 +209,9 @@ struct Walker {
     /// The label as stored: its text and the terminating NUL.
     value: Vec<u8>,
     dry_run: bool,
-    threads: usize,
+    /// The most workers: as asked, or the number of CPUs (at most 8), looked up only
+    /// when a second worker is wanted (it reads the cgroup's CPU quota).
+    threads: OnceLock<usize>,
     device: u64,
     /// The mount points under the root, relative to it, by the mount table when the walk
     /// began; `None` when that could not be read. A mount point is never labelled or
@@ -233,15 +235,14 @@ impl Walker {
             });
         }
         let metadata = std::fs::symlink_metadata(root).map_err(|e| FsLabelError::io(root, e))?;
-        let threads = match options.threads {
-            0 => std::thread::available_parallelism().map_or(2, |n| n.get().min(8)),
-            n => n,
-        };
         Ok(Walker {
             root: root.to_path_buf(),
             value: xattr::stored_value(label),
             dry_run: options.dry_run,
-            threads,
+            threads: match options.threads {
+                0 => OnceLock::new(),
+                n => OnceLock::from(n),
+            },
             device: std::os::unix::fs::MetadataExt::dev(&metadata),
             mounts_below: mounts_below(root),
             seen: AtomicU64::new(0),
@@ -311,9 +312,15 @@ impl Walker {
         })
     }
 
+    fn threads(&self) -> usize {
+        *self
+            .threads
+            .get_or_init(|| std::thread::available_parallelism().map_or(2, |n| n.get().min(8)))
+    }
+
     /// A worker: takes directories until none is left and no one can add more, and
     /// starts another worker when more than one directory waits and fewer than
-    /// `threads` run.
+    /// [`Walker::threads`] run.
     fn work<'scope>(&'scope self, scope: &'scope std::thread::Scope<'scope, '_>) {
         let own_cwd = crate::thread_fs::unshare_cwd().is_ok();
         let mut listing = vec![MaybeUninit::uninit(); LISTING_BUFFER];
@@ -347,7 +354,7 @@ impl Walker {
                     }
                 }
             }
-            let another = queue.stack.len() > 1 && queue.workers < self.threads;
+            let another = queue.stack.len() > 1 && queue.workers < self.threads();
             if another {
                 queue.workers += 1;
             }
