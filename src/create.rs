@@ -66,11 +66,12 @@ pub fn prepare(ctx: &CallContext, command: &Command) -> Result<bool, Error> {
         Decision::Labelled(plan) => *plan,
     };
 
-    let rootfs = fslabel::inspect_rootfs(&bundle_path, &doc)?;
+    let host_mounts = fslabel::HostMounts::default();
+    let rootfs = fslabel::inspect_rootfs(&bundle_path, &doc, &host_mounts)?;
     let plan = follow_rootfs_context(plan, rootfs.existing_level.as_ref());
     let engine_files = record.as_ref().map_or(&[][..], |r| &r.files[..]);
-    let volumes = fslabel::Volumes::read(&doc, engine_files)?;
-    let plan = follow_volume_context(plan, &volumes.context_levels(&bundle_path));
+    let volumes = fslabel::Volumes::read(&doc, engine_files);
+    let plan = follow_volume_context(plan, &volumes.context_levels(&bundle_path, &host_mounts)?);
     let meta = OwnerMeta::new(&bundle_path, plan.rule.name());
     let roots = host_use::RecordRoots::for_container(
         ctx,
@@ -93,6 +94,7 @@ pub fn prepare(ctx: &CallContext, command: &Command) -> Result<bool, Error> {
         owner: &owner,
         plan: &plan,
         level: level.as_ref(),
+        host_mounts: &host_mounts,
     };
     if let Err(e) = labelled.apply(&bundle, &mut doc, &rootfs, &volumes) {
         return Err(match hold.release() {
@@ -147,6 +149,7 @@ struct Labelling<'a> {
     owner: &'a Owner,
     plan: &'a LabelPlan,
     level: Option<&'a Level>,
+    host_mounts: &'a fslabel::HostMounts,
 }
 
 impl Labelling<'_> {
@@ -190,6 +193,7 @@ impl Labelling<'_> {
             rootfs,
             &labels,
             volumes,
+            self.host_mounts,
             &guard,
         )?;
         if ctx.dry_run() {

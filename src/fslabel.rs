@@ -6,7 +6,7 @@
 
 use engine_record::{BindMount, EngineRecord, FileRequest, Sharing};
 use fs_label::{
-    locate_rootfs, plan_rootfs, plan_volumes, read_label, relabel_tree, remount_with_context,
+    plan_rootfs, plan_volumes, read_label, relabel_tree_in, remount_with_context, rootfs_path,
     FsLabelError, MountTable, Plan, RelabelOptions, RelabelReport, RootfsInfo, SpecMount,
     VolumeRelabel, VolumeSharing,
 };
@@ -15,6 +15,7 @@ use mcs_label::{Context, Level};
 use mcsrun_settings::LogLevel;
 use oci_bundle::ConfigDoc;
 use serde_json::json;
+use std::cell::OnceCell;
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -39,15 +40,36 @@ pub struct RootfsState {
     pub existing_level: Option<Level>,
 }
 
+/// This process's mount table, read at most once in a call, when something first needs
+/// it (finding the rootfs's mount, the volumes' filesystems, the mount points a relabel
+/// must not enter). A remount reads the table again for itself: it must see the mount
+/// as it is at that instant.
+#[derive(Default)]
+pub struct HostMounts(OnceCell<MountTable>);
+
+impl HostMounts {
+    pub fn table(&self) -> Result<&MountTable, Error> {
+        if let Some(table) = self.0.get() {
+            return Ok(table);
+        }
+        let table = MountTable::read_self().map_err(FsLabelError::from)?;
+        Ok(self.0.get_or_init(|| table))
+    }
+}
+
 /// Finds the rootfs mount and any `context=` it already carries.
-pub fn inspect_rootfs(bundle: &Path, doc: &ConfigDoc) -> Result<RootfsState, Error> {
+pub fn inspect_rootfs(
+    bundle: &Path,
+    doc: &ConfigDoc,
+    mounts: &HostMounts,
+) -> Result<RootfsState, Error> {
     let Some(root_path) = doc.root_path() else {
         return Ok(RootfsState::default());
     };
     if !bundle.join(root_path).exists() {
         return Ok(RootfsState::default());
     }
-    let info = locate_rootfs(bundle, root_path)?;
+    let info = RootfsInfo::from_table(&rootfs_path(bundle, root_path)?, mounts.table()?)?;
     let existing_level = match info.existing_context() {
         Some(text) => {
             let bad = |why: String| Error::RootfsContext {
@@ -112,6 +134,7 @@ pub fn label_files(
     rootfs: &RootfsState,
     labels: &Labels<'_>,
     volumes: &Volumes,
+    host_mounts: &HostMounts,
     guard: &VolumeGuard<'_>,
 ) -> Result<(), Error> {
     let (mount_label, shared_label) = (labels.mount, labels.shared);
@@ -133,7 +156,7 @@ pub fn label_files(
                 remount_with_context(remount)?;
             }
             Plan::Relabel { root, label, .. } => {
-                match relabel_tree(root, label, &relabel_options) {
+                match relabel_tree_in(root, label, &relabel_options, host_mounts.table()?) {
                     Ok(report) => log_report(&mut event, &report),
                     Err(e @ FsLabelError::LabelsUnsupported { .. }) => {
                         unlabellable(ctx, root, &e.to_string(), labels, &mut event)?
@@ -150,12 +173,13 @@ pub fn label_files(
         ctx.decisions.event(LogLevel::Info, "rootfs", event);
     }
 
+    let table = volumes.table(host_mounts)?;
     let volumes = plan_volumes(
         &volumes.mounts,
         bundle,
         &shared_label.to_string(),
         &mount_text,
-        &volumes.table,
+        table,
     )?;
     for kept in &volumes.kept {
         ctx.decisions.event(
@@ -175,7 +199,7 @@ pub fn label_files(
             "id": owner.id(), "root": owner.root().display().to_string(),
             "action": volume.describe(), "dry_run": dry_run,
         });
-        match volume.apply(&relabel_options) {
+        match volume.apply(&relabel_options, table) {
             Ok(report) => log_report(&mut event, &report),
             // A filesystem the type list did not know keeps no labels either.
             Err(e @ FsLabelError::LabelsUnsupported { .. }) => {
@@ -244,16 +268,20 @@ fn unlabellable(
     Ok(())
 }
 
-/// The spec's mounts as volume planning sees them (with what the engine asked for each),
-/// and the mount table that tells their sources' filesystems.
+/// The spec's mounts as volume planning sees them (with what the engine asked for each).
 pub struct Volumes {
     pub mounts: Vec<SpecMount>,
-    pub table: MountTable,
+    /// Some mount asks for a relabel (then the mount table tells their filesystems).
+    asks: bool,
 }
 
+/// The table volume planning is given when no volume asks for a relabel.
+static NO_MOUNTS: MountTable = MountTable {
+    entries: Vec::new(),
+};
+
 impl Volumes {
-    /// Reads the mount table only when a volume asks for a relabel.
-    pub fn read(doc: &ConfigDoc, engine_files: &[FileRequest]) -> Result<Volumes, Error> {
+    pub fn read(doc: &ConfigDoc, engine_files: &[FileRequest]) -> Volumes {
         let mounts: Vec<SpecMount> = doc
             .mounts()
             .into_iter()
@@ -274,17 +302,29 @@ impl Volumes {
         let asks = mounts
             .iter()
             .any(|m| m.requested.is_some() || m.options.iter().any(|o| o == "z" || o == "Z"));
-        let table = if asks {
-            MountTable::read_self().map_err(FsLabelError::from)?
+        Volumes { mounts, asks }
+    }
+
+    /// The mount table planning needs: the host's only when a volume asks for a relabel.
+    fn table<'m>(&self, host: &'m HostMounts) -> Result<&'m MountTable, Error> {
+        if self.asks {
+            host.table()
         } else {
-            MountTable::default()
-        };
-        Ok(Volumes { mounts, table })
+            Ok(&NO_MOUNTS)
+        }
     }
 
     /// (destination, level) of the `Z` volumes on filesystems mounted with `context=`.
-    pub fn context_levels(&self, bundle: &Path) -> Vec<(String, Level)> {
-        fs_label::context_levels(&self.mounts, bundle, &self.table)
+    pub fn context_levels(
+        &self,
+        bundle: &Path,
+        host: &HostMounts,
+    ) -> Result<Vec<(String, Level)>, Error> {
+        Ok(fs_label::context_levels(
+            &self.mounts,
+            bundle,
+            self.table(host)?,
+        ))
     }
 }
 

@@ -5,7 +5,8 @@
 //! - finds the mount holding the rootfs ([`locate_rootfs`], over [`MountTable`]);
 //! - decides what to do ([`plan_rootfs`] → [`Plan`]) under the `rootfs_label` setting;
 //! - replaces an overlay rootfs by one mounted with `context=` ([`remount_with_context`]);
-//! - relabels plain directory trees ([`relabel_tree`]);
+//! - relabels plain directory trees ([`relabel_tree`]; [`relabel_tree_in`] over a mount
+//!   table the caller has read);
 //! - relabels `z`/`Z` volume sources and strips those flags ([`plan_volumes`]).
 //!
 //! Labels are full contexts given as text (`system_u:object_r:container_file_t:s0:c1,c2`).
@@ -32,7 +33,7 @@ pub use error::{FsLabelError, Result};
 pub use mountinfo::{MountEntry, MountTable};
 pub use overlay_options::{MountData, OverlayOptions};
 pub use plan::{plan_rootfs, Plan, RemountPlan, RootfsLabelMode};
-pub use relabel::{read_label, relabel_tree, RelabelOptions, RelabelReport};
+pub use relabel::{read_label, relabel_tree, relabel_tree_in, RelabelOptions, RelabelReport};
 pub use remount::{remount_with_context, replace_overlay, RemountReport};
 pub use rootfs::{locate_rootfs, rootfs_path, RootfsInfo};
 pub use selinux_host::xattr::SELINUX_XATTR;

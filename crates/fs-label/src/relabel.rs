@@ -39,6 +39,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
+use mountinfo::MountTable;
 use rustix::fs::{AtFlags, FileType, Mode, OFlags, RawDir, Stat, CWD};
 use rustix::io::Errno;
 use selinux_host::xattr;
@@ -80,7 +81,28 @@ pub struct RelabelReport {
 /// A filesystem that cannot store labels (`EOPNOTSUPP` when writing one: vfat, some
 /// network filesystems) is reported as [`FsLabelError::LabelsUnsupported`].
 pub fn relabel_tree(root: &Path, label: &str, options: &RelabelOptions) -> Result<RelabelReport> {
-    Walker::new(root, label, options)?
+    let table = MountTable::read_self().ok();
+    walk(root, label, options, mounts_below(root, table.as_ref()))
+}
+
+/// As [`relabel_tree`], taking the mount points under `root` from `table` (the caller's
+/// reading of this process's mount table, made once for all it labels in one call).
+pub fn relabel_tree_in(
+    root: &Path,
+    label: &str,
+    options: &RelabelOptions,
+    table: &MountTable,
+) -> Result<RelabelReport> {
+    walk(root, label, options, mounts_below(root, Some(table)))
+}
+
+fn walk(
+    root: &Path,
+    label: &str,
+    options: &RelabelOptions,
+    mounts_below: Option<Vec<PathBuf>>,
+) -> Result<RelabelReport> {
+    Walker::new(root, label, options, mounts_below)?
         .run()
         .map_err(|e| match e {
             FsLabelError::Io { path, source } if is(&source, Errno::OPNOTSUPP) => {
@@ -227,7 +249,12 @@ struct Walker {
 }
 
 impl Walker {
-    fn new(root: &Path, label: &str, options: &RelabelOptions) -> Result<Walker> {
+    fn new(
+        root: &Path,
+        label: &str,
+        options: &RelabelOptions,
+        mounts_below: Option<Vec<PathBuf>>,
+    ) -> Result<Walker> {
         if label.is_empty() || label.contains('\0') {
             return Err(FsLabelError::BadLabel {
                 label: label.to_string(),
@@ -244,7 +271,7 @@ impl Walker {
                 n => OnceLock::from(n),
             },
             device: std::os::unix::fs::MetadataExt::dev(&metadata),
-            mounts_below: mounts_below(root),
+            mounts_below,
             seen: AtomicU64::new(0),
             changed: AtomicU64::new(0),
             written_unread: AtomicU64::new(0),
@@ -562,11 +589,12 @@ fn open_dir_at(parent: impl AsFd, name: &CStr, no_follow: bool) -> io::Result<Ow
     Ok(rustix::fs::openat(parent, name, flags, Mode::empty())?)
 }
 
-/// The mount points strictly under `root` in this process's mount table, relative to
-/// `root`; `None` when the table cannot be read or `root` does not resolve.
-fn mounts_below(root: &Path) -> Option<Vec<PathBuf>> {
+/// The mount points strictly under `root` in `table` (this process's mount table),
+/// relative to `root`; `None` when the table could not be read or `root` does not
+/// resolve.
+fn mounts_below(root: &Path, table: Option<&MountTable>) -> Option<Vec<PathBuf>> {
     let root = root.canonicalize().ok()?;
-    let table = mountinfo::MountTable::read_self().ok()?;
+    let table = table?;
     Some(
         table
             .entries

@@ -31,7 +31,7 @@ use mcs_label::Context;
 use mountinfo::MountTable;
 
 use crate::error::{FsLabelError, Result};
-use crate::relabel::{relabel_tree, RelabelOptions, RelabelReport};
+use crate::relabel::{relabel_tree_in, RelabelOptions, RelabelReport};
 
 /// The parts of a spec mount this module reads.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -90,8 +90,9 @@ impl VolumeRelabel {
         )
     }
 
-    pub fn apply(&self, options: &RelabelOptions) -> Result<RelabelReport> {
-        relabel_tree(&self.source, &self.label, options)
+    /// Relabels the source; `table` is the mount table the plan was made from.
+    pub fn apply(&self, options: &RelabelOptions, table: &MountTable) -> Result<RelabelReport> {
+        relabel_tree_in(&self.source, &self.label, options, table)
     }
 }
 
@@ -170,9 +171,17 @@ impl VolumePlan {
         lines
     }
 
-    /// Relabels every volume in order; stops at the first failure.
-    pub fn apply(&self, options: &RelabelOptions) -> Result<Vec<RelabelReport>> {
-        self.relabels.iter().map(|v| v.apply(options)).collect()
+    /// Relabels every volume in order; stops at the first failure. `table` is the mount
+    /// table the plan was made from.
+    pub fn apply(
+        &self,
+        options: &RelabelOptions,
+        table: &MountTable,
+    ) -> Result<Vec<RelabelReport>> {
+        self.relabels
+            .iter()
+            .map(|v| v.apply(options, table))
+            .collect()
     }
 }
 

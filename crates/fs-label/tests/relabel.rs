@@ -254,15 +254,9 @@ fn volumes_get_their_labels_and_lose_their_flags() {
         },
     ];
     let shared_label = "system_u:object_r:container_file_t:s0";
-    let plan = plan_volumes(
-        &mounts,
-        &base,
-        shared_label,
-        LABEL,
-        &fs_label::MountTable::default(),
-    )
-    .unwrap();
-    let reports = plan.apply(&RelabelOptions::default()).unwrap();
+    let table = fs_label::MountTable::default();
+    let plan = plan_volumes(&mounts, &base, shared_label, LABEL, &table).unwrap();
+    let reports = plan.apply(&RelabelOptions::default(), &table).unwrap();
     assert_eq!(reports.len(), 2);
     assert_eq!(
         selinux_xattr(&shared.join("a/d.txt")),
