@@ -5,13 +5,12 @@
 //!
 //! This is the binary's one process-control layer. `execv` is called directly because
 //! std's `CommandExt::exec` resets SIGPIPE and the signal mask, which must stay the
-//! caller's; children are std `Command`s.
+//! caller's; for the same reason a child is started here (`clone` with `CLONE_VM |
+//! CLONE_VFORK`, as posix_spawn starts one), not by std's `Command`.
 
 use std::ffi::{CString, OsString};
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
-use std::process::Command;
 use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
 
 /// Replaces this process with `runtime args…`. Returns only on failure.
@@ -120,9 +119,10 @@ impl Drop for Forwarding {
 }
 
 /// The caller's signal mask and the dispositions a child must start with: those
-/// mcsrun found (ignored or default) for SIGPIPE and for the signals it forwards. std's
-/// spawn would give the child an empty mask and SIGPIPE at its default, and glibc's
-/// posix_spawn leaves its own internal signals (32, 33) ignored in the child.
+/// mcsrun found (ignored or default) for SIGPIPE and for the signals it forwards, and
+/// the default for any other signal this process handles. std's spawn would give the
+/// child an empty mask and SIGPIPE at its default, and glibc's posix_spawn leaves its
+/// own internal signals (32, 33) ignored in the child.
 struct CallerSignals {
     mask: libc::sigset_t,
     dispositions: Vec<(libc::c_int, libc::sighandler_t)>,
@@ -142,14 +142,23 @@ impl CallerSignals {
                 .iter()
                 .map(|(sig, old)| (*sig, old.sa_sigaction))
                 .chain([(libc::SIGPIPE, pipe.sa_sigaction)])
-                .filter(|(_, h)| *h == libc::SIG_IGN || *h == libc::SIG_DFL)
+                .filter(|(_, h)| *h == libc::SIG_IGN || *h == libc::SIG_DFL);
+            // std's stack-overflow handlers must not run in a child that shares this
+            // memory; its exec resets them anyway.
+            let std_handlers = [libc::SIGSEGV, libc::SIGBUS].into_iter().filter(|&sig| {
+                let mut action: libc::sigaction = std::mem::zeroed();
+                libc::sigaction(sig, std::ptr::null(), &mut action);
+                action.sa_sigaction != libc::SIG_IGN && action.sa_sigaction != libc::SIG_DFL
+            });
+            let dispositions = dispositions
+                .chain(std_handlers.map(|sig| (sig, libc::SIG_DFL)))
                 .collect();
             CallerSignals { mask, dispositions }
         }
     }
 
-    /// In the child between fork and exec: only async-signal-safe calls, no allocation.
-    fn restore(&self) -> std::io::Result<()> {
+    /// In the child before its exec: only async-signal-safe calls, no allocation.
+    fn restore(&self) {
         for (sig, handler) in &self.dispositions {
             // SAFETY: a zeroed sigaction with SIG_IGN/SIG_DFL and an empty mask is a valid
             // action; sigaction and pthread_sigmask are async-signal-safe.
@@ -162,7 +171,6 @@ impl CallerSignals {
         }
         // SAFETY: `mask` is the set pthread_sigmask filled in the parent.
         unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &self.mask, std::ptr::null_mut()) };
-        Ok(())
     }
 }
 
@@ -170,25 +178,113 @@ impl CallerSignals {
 /// caller's stop signals to it, and returns how it ended. The child starts with the
 /// caller's signal mask and dispositions, as an exec would leave them.
 pub fn run_runtime(runtime: &Path, args: &[OsString]) -> std::io::Result<ChildEnd> {
-    use std::os::unix::process::CommandExt;
+    let argv = c_argv(runtime, args)?;
+    let mut ptrs: Vec<*const libc::c_char> = argv.iter().map(|a| a.as_ptr()).collect();
+    ptrs.push(std::ptr::null());
     let forwarding = Forwarding::install();
     let signals = CallerSignals::of(&forwarding);
-    let mut command = Command::new(runtime);
-    command.args(args);
-    // SAFETY: the hook runs in the forked child before exec and calls only
-    // async-signal-safe functions on data prepared before the fork (see `restore`). A
-    // pre_exec hook also makes std fork and exec rather than posix_spawn.
-    unsafe { command.pre_exec(move || signals.restore()) };
-    let mut child = command.spawn()?;
-    forwarding.child(child.id());
-    let status = child.wait();
+    let pid = spawn(&ptrs, &signals)?;
+    forwarding.child(pid as u32);
+    let status = wait(pid);
     drop(forwarding);
     let status = status?;
-    Ok(match (status.code(), status.signal()) {
-        (Some(code), _) => ChildEnd::Exited(code),
-        (None, Some(sig)) => ChildEnd::Signaled(sig),
-        (None, None) => ChildEnd::Exited(1),
+    Ok(if libc::WIFEXITED(status) {
+        ChildEnd::Exited(libc::WEXITSTATUS(status))
+    } else if libc::WIFSIGNALED(status) {
+        ChildEnd::Signaled(libc::WTERMSIG(status))
+    } else {
+        ChildEnd::Exited(1)
     })
+}
+
+/// What the child of [`spawn`] works from. Until it execs, the child runs in this
+/// process's memory (on a stack of its own) while this thread waits, so everything it
+/// needs is prepared here and it makes only system calls: no allocation, no locks.
+struct ChildJob<'a> {
+    /// `path, args…, NULL`.
+    argv: &'a [*const libc::c_char],
+    signals: &'a CallerSignals,
+    /// The errno of a failed exec (0 while none), written by the child.
+    exec_errno: AtomicI32,
+}
+
+extern "C" fn child_main(job: *mut libc::c_void) -> libc::c_int {
+    // SAFETY: `job` is the ChildJob that `spawn` keeps alive until this child has exec'd
+    // or exited (CLONE_VFORK suspends the parent until then).
+    let job = unsafe { &*(job as *const ChildJob<'_>) };
+    job.signals.restore();
+    // SAFETY: argv is a NULL-terminated array of NUL-terminated strings (see `spawn`).
+    unsafe { libc::execv(job.argv[0], job.argv.as_ptr()) };
+    // SAFETY: errno is this thread's (the child's) own after a failed execv.
+    let errno = unsafe { *libc::__errno_location() };
+    job.exec_errno.store(errno.max(1), Ordering::SeqCst);
+    // SAFETY: ends the child at once, running nothing of the parent's (no atexit).
+    unsafe { libc::_exit(127) }
+}
+
+/// Starts `argv` as a child the way posix_spawn does: `clone(CLONE_VM | CLONE_VFORK)`,
+/// so nothing of this process is copied (a fork copies its page tables and then takes a
+/// copy-on-write fault for every page either side touches until the exec), with every
+/// signal blocked until the child has set the caller's dispositions and mask. glibc's
+/// posix_spawn itself would leave the child its two internal signals ignored. Returns
+/// the child's pid once it has exec'd; an exec failure is returned as its errno, the
+/// child reaped.
+fn spawn(argv: &[*const libc::c_char], signals: &CallerSignals) -> std::io::Result<libc::pid_t> {
+    debug_assert!(argv.len() >= 2 && argv[argv.len() - 1].is_null());
+    // The child needs little: a few sigaction calls and the exec.
+    const STACK: usize = 64 * 1024;
+    let mut stack: Vec<u8> = Vec::with_capacity(STACK);
+    // SAFETY: one past the end of the allocation, rounded down to the 16 bytes the ABI
+    // wants; the stack grows down from there into memory this Vec owns.
+    let top = unsafe { stack.as_mut_ptr().add(STACK) } as usize & !15;
+    let job = ChildJob {
+        argv,
+        signals,
+        exec_errno: AtomicI32::new(0),
+    };
+    // SAFETY: zeroed sigset_t values are valid before sigfillset fills one; blocking
+    // every signal (glibc keeps its internal ones) only defers delivery to this thread.
+    let (pid, clone_error) = unsafe {
+        let mut all: libc::sigset_t = std::mem::zeroed();
+        let mut old: libc::sigset_t = std::mem::zeroed();
+        libc::sigfillset(&mut all);
+        libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut old);
+        let pid = libc::clone(
+            child_main,
+            top as *mut libc::c_void,
+            libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD,
+            &job as *const ChildJob<'_> as *mut libc::c_void,
+        );
+        let clone_error = std::io::Error::last_os_error();
+        libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut());
+        (pid, clone_error)
+    };
+    drop(stack);
+    if pid < 0 {
+        return Err(clone_error);
+    }
+    match job.exec_errno.load(Ordering::SeqCst) {
+        0 => Ok(pid),
+        errno => {
+            wait(pid)?;
+            Err(std::io::Error::from_raw_os_error(errno))
+        }
+    }
+}
+
+/// Waits for child `pid` to end and returns its wait status.
+fn wait(pid: libc::pid_t) -> std::io::Result<libc::c_int> {
+    loop {
+        let mut status = 0;
+        // SAFETY: waitpid writes only the status int.
+        if unsafe { libc::waitpid(pid, &mut status, 0) } == pid {
+            return Ok(status);
+        }
+        let e = std::io::Error::last_os_error();
+        if e.kind() != std::io::ErrorKind::Interrupted {
+            return Err(e);
+        }
+    }
 }
 
 /// Ends this process the way the child ended: same exit code, or the same signal.
@@ -228,6 +324,8 @@ fn c_argv(runtime: &Path, args: &[OsString]) -> std::io::Result<Vec<CString>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::process::ExitStatusExt;
+    use std::process::Command;
     use std::sync::Mutex;
 
     /// Handlers are process-wide: the tests that install them take turns.
@@ -260,6 +358,17 @@ mod tests {
         let _turn = SIGNALS.lock().unwrap_or_else(|e| e.into_inner());
         let e = run_runtime(Path::new("/nonexistent/runtime"), &[]).unwrap_err();
         assert_eq!(e.kind(), std::io::ErrorKind::NotFound);
+    }
+
+    #[test]
+    fn a_runtime_that_cannot_be_exec_d_is_its_errno() {
+        let _turn = SIGNALS.lock().unwrap_or_else(|e| e.into_inner());
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("not-executable");
+        std::fs::write(&file, "#!/bin/sh\n").unwrap();
+        let e = run_runtime(&file, &[]).unwrap_err();
+        assert_eq!(e.raw_os_error(), Some(libc::EACCES), "{e}");
+        assert_eq!(CHILD_PID.load(Ordering::SeqCst), 0);
     }
 
     #[test]
