@@ -18,10 +18,11 @@
 //!   directory's own label, a single-file root's and every label in a dry run are
 //!   read first; a write made unread that fails is followed by a read, and a label
 //!   found right then is no error (an immutable file, as when read first). The report
-//!   counts the unread writes apart from the others. libselinux's `lsetfilecon` stores the context with its
-//!   terminating NUL and `lgetfilecon` strips it; this module writes the NUL too and
-//!   compares with one trailing NUL removed, so labels written by either match (the
-//!   rule lives in `selinux_host::xattr`, which does every read and write).
+//!   counts the unread writes apart from the others.
+//! - libselinux's `lsetfilecon` stores the context with its terminating NUL and
+//!   `lgetfilecon` strips it; this module writes the NUL too and compares with one
+//!   trailing NUL removed, so labels written by either match (the rule lives in
+//!   `selinux_host::xattr`, which does every read and write).
 //! - Names are bytes: a path is never converted to text on the way.
 //! - Work is shared by several threads (a LIFO stack of directories, so the number of
 //!   directory fds held open stays near depth × threads). The walk starts on one worker

@@ -98,9 +98,10 @@ impl RuntimeOrigin {
 /// Resolves the runtime to an executable path.
 ///
 /// `wanted` is a path (contains `/`) or a name searched on `path_var`; `None` means the
-/// first of [`DEFAULT_RUNTIMES`] found on PATH. `myself` identifies mcsrun's binaries ([`FileId::of_mcsrun`]):
-/// a default search skips candidates that are mcsrun (e.g. mcsrun installed as
-/// `/usr/local/bin/runc` ahead of the real one); an explicit choice that is mcsrun is refused.
+/// first of [`DEFAULT_RUNTIMES`] found on PATH. `myself` identifies mcsrun's binaries
+/// ([`FileId::of_mcsrun`]): a default search skips candidates that are mcsrun (e.g.
+/// mcsrun installed as `/usr/local/bin/runc` ahead of the real one); an explicit choice
+/// that is mcsrun is refused.
 pub fn resolve_runtime(
     wanted: Option<&str>,
     origin: RuntimeOrigin,
