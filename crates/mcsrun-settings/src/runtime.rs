@@ -65,13 +65,10 @@ impl FileId {
         let siblings = dir
             .iter()
             .flat_map(|d| [d.join(fast_path::ENTRY_NAME), d.join(fast_path::CORE_NAME)]);
-        let mut ids: Vec<FileId> = Some(exe.to_path_buf())
-            .into_iter()
+        std::iter::once(exe.to_path_buf())
             .chain(siblings)
             .filter_map(|p| FileId::of(&p))
-            .collect();
-        ids.dedup();
-        ids
+            .collect()
     }
 }
 
