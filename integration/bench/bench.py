@@ -131,22 +131,12 @@ def perf_task_clock(argv, env, out, expect_failure=None):
 def alternate(n, base, mcs, warmup=1):
     """Calls base() and mcs() n times each, alternating and flipping the order every pair;
     each returns a dict of figures. Returns (base samples, mcsrun samples) as lists."""
-    for _ in range(warmup):
-        base()
-        mcs()
-    b, m = [], []
-    for i in range(n):
-        if i % 2 == 0:
-            b.append(base())
-            m.append(mcs())
-        else:
-            m.append(mcs())
-            b.append(base())
+    b, m = alternate_all(n, [base, mcs], warmup)
     return b, m
 
 
 def alternate_all(n, calls, warmup=1):
-    """Like alternate, for any number of calls: each round calls all of them, in an order
+    """alternate for any number of calls: each round calls all of them, in an order
     reversed every other round. Returns one list of samples per call."""
     for _ in range(warmup):
         for call in calls:
