@@ -3,14 +3,17 @@
 //! other call goes to mcsrun-core beside it. A copy of the entry with no mcsrun-core beside
 //! it shows which path a call took: the fast path works, the other fails naming the core.
 
+#[allow(dead_code)]
+#[path = "engines/command.rs"]
+mod command;
+
+use command::{run_with_timeout, CommandOutput};
 use std::ffi::OsStr;
 use std::fs;
-use std::io::Read;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{symlink, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
-use std::sync::mpsc;
+use std::process::Command;
 use std::time::Duration;
 
 const ENTRY: &str = env!("CARGO_BIN_EXE_mcsrun");
@@ -55,7 +58,7 @@ impl Lone {
     }
 
     /// Runs the entry with exactly this environment.
-    fn call(&self, args: &[&str], env: &[(&str, &OsStr)]) -> Output {
+    fn call(&self, args: &[&str], env: &[(&str, &OsStr)]) -> CommandOutput {
         let mut cmd = Command::new(self.path("bin/mcsrun"));
         cmd.args(args).env_clear();
         for (k, v) in env {
@@ -73,66 +76,16 @@ impl Lone {
 /// that never ends, and the test must fail on it, not hang.
 const DEADLINE: Duration = Duration::from_secs(20);
 
-/// Runs `cmd` to its end, killing it (and failing) after [`DEADLINE`]; retries while its
-/// program is "text file busy": the tests copy and write executables while other tests
-/// fork, and a child forked in between holds the file open for writing until it execs.
-fn output_of(cmd: &mut Command) -> Output {
-    cmd.stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut tries = 0;
-    let mut child = loop {
-        match cmd.spawn() {
-            Err(e) if e.raw_os_error() == Some(libc::ETXTBSY) && tries < 50 => {
-                tries += 1;
-                std::thread::sleep(Duration::from_millis(20))
-            }
-            other => break other.unwrap(),
-        }
-    };
-    let drain = |mut pipe: Box<dyn Read + Send>| {
-        std::thread::spawn(move || {
-            let mut bytes = Vec::new();
-            pipe.read_to_end(&mut bytes).unwrap();
-            bytes
-        })
-    };
-    let stdout = drain(Box::new(child.stdout.take().unwrap()));
-    let stderr = drain(Box::new(child.stderr.take().unwrap()));
-    let pid = child.id();
-    let (ended, end) = mpsc::channel::<()>();
-    let watchdog = std::thread::spawn(move || {
-        let overdue = end.recv_timeout(DEADLINE).is_err();
-        if overdue {
-            // The child is not reaped until this thread is joined, so the pid is still it.
-            // SAFETY: kill(2) takes no pointers.
-            unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
-        }
-        overdue
-    });
-    // Wait for the exit without reaping (WNOWAIT), so the watchdog's pid stays valid.
-    loop {
-        // SAFETY: waitid writes only into `info`, a zeroed siginfo_t of the right size.
-        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
-        let flags = libc::WEXITED | libc::WNOWAIT;
-        if unsafe { libc::waitid(libc::P_PID, pid, &mut info, flags) } == 0 {
-            break;
-        }
-        let e = std::io::Error::last_os_error();
-        assert_eq!(e.kind(), std::io::ErrorKind::Interrupted, "waitid: {e}");
-    }
-    ended.send(()).ok();
-    let overdue = watchdog.join().unwrap();
-    let status = child.wait().unwrap();
+/// Runs `cmd` to its end, failing when it is still running after [`DEADLINE`] (then
+/// killed).
+fn output_of(cmd: &mut Command) -> CommandOutput {
+    let out = run_with_timeout(cmd, DEADLINE);
     assert!(
-        !overdue,
-        "{cmd:?} did not end within {DEADLINE:?}: does mcsrun exec itself in a loop?"
+        !out.timed_out,
+        "{} (did mcsrun exec itself in a loop?)",
+        out.describe()
     );
-    Output {
-        status,
-        stdout: stdout.join().unwrap(),
-        stderr: stderr.join().unwrap(),
-    }
+    out
 }
 
 /// Whether this host's default config lets calls take the fast path (CI has none).
@@ -143,23 +96,16 @@ fn fast_path_expected() -> bool {
     }
 }
 
-fn lines(out: &Output) -> Vec<String> {
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(str::to_string)
-        .collect()
+fn lines(out: &CommandOutput) -> Vec<String> {
+    out.stdout.lines().map(str::to_string).collect()
 }
 
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-fn refused_for_want_of_core(lone: &Lone, out: &Output) {
+fn refused_for_want_of_core(lone: &Lone, out: &CommandOutput) {
     let core = lone.path("bin/mcsrun-core");
-    assert_eq!(out.status.code(), Some(1), "{}", stderr(out));
+    assert_eq!(out.code, Some(1), "{}", out.stderr);
     assert!(out.stdout.is_empty(), "the runtime ran: {:?}", lines(out));
     assert_eq!(
-        stderr(out),
+        out.stderr,
         format!(
             "mcsrun: cannot exec {} (the part of mcsrun that labels): errno 2\n",
             core.display()
@@ -178,10 +124,10 @@ fn a_plain_passthrough_call_execs_the_runtime_unchanged_without_the_core() {
         &[("PATH", lone.path_env().as_os_str()), ("ODD", weird)],
     );
     assert_eq!(
-        out.status.code(),
+        out.code,
         Some(7),
         "the runtime's exit status: {}",
-        stderr(&out)
+        out.stderr
     );
     let runc = lone.path("path/runc");
     let mut expected = vec![format!("argv0={}", runc.display())];
@@ -253,7 +199,7 @@ fn a_runc_that_is_mcsrun_is_skipped_as_the_core_skips_it() {
         lone.path("path").display()
     );
     let out = lone.call(&["kill", "c1", "KILL"], &[("PATH", OsStr::new(&path))]);
-    assert_eq!(out.status.code(), Some(7), "{}", stderr(&out));
+    assert_eq!(out.code, Some(7), "{}", out.stderr);
     assert_eq!(
         lines(&out)[0],
         format!("argv0={}", lone.path("path/runc").display())
@@ -275,11 +221,8 @@ fn a_relative_path_entry_is_never_searched() {
             .env("PATH", ".")
             .current_dir(dir.path()),
     );
-    assert!(
-        !String::from_utf8_lossy(&out.stdout).contains("relative"),
-        "ran ./runc"
-    );
-    assert_ne!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(!out.stdout.contains("relative"), "ran ./runc");
+    assert_ne!(out.code, Some(0), "{}", out.stderr);
 }
 
 #[test]
@@ -309,7 +252,7 @@ fn the_core_skips_a_runc_that_is_the_entry_so_a_call_cannot_loop() {
             .env("PATH", &path)
             .env("MCSRUN_STATE_DIR", lone.path("state")),
     );
-    assert_eq!(out.status.code(), Some(7), "{}", stderr(&out));
+    assert_eq!(out.code, Some(7), "{}", out.stderr);
     assert_eq!(
         lines(&out)[0],
         format!("argv0={}", lone.path("path/runc").display())

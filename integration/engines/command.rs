@@ -72,7 +72,10 @@ fn command_line(command: &Command) -> String {
 }
 
 /// Runs `command` (stdin closed, output captured) in its own process group; when it is
-/// still running after `timeout`, the whole group is killed.
+/// still running after `timeout`, the whole group is killed. A program that is "text file
+/// busy" is tried again for a second: a test that has just written an executable meets
+/// that while a child another thread forked in between still holds it open for writing,
+/// until that child execs.
 pub fn run_with_timeout(command: &mut Command, timeout: Duration) -> CommandOutput {
     let command_line = command_line(command);
     command
@@ -80,7 +83,17 @@ pub fn run_with_timeout(command: &mut Command, timeout: Duration) -> CommandOutp
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .process_group(0);
-    let mut child = match command.spawn() {
+    let mut busy = 0;
+    let spawned = loop {
+        match command.spawn() {
+            Err(e) if e.raw_os_error() == Some(libc::ETXTBSY) && busy < 50 => {
+                busy += 1;
+                thread::sleep(Duration::from_millis(20));
+            }
+            other => break other,
+        }
+    };
+    let mut child = match spawned {
         Ok(child) => child,
         Err(error) => {
             return CommandOutput {
